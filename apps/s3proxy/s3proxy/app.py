@@ -40,6 +40,7 @@ class _AnyPathConverter(PathConverter):
     """Matches every path, including "", "a//b" and a trailing "/" (S3 keys may hold them)."""
 
     regex = ".*"
+    part_isolating = False  # Werkzeug would infer True from a regex without "/"
 
 
 class _S3CallFailed(Exception):
@@ -90,6 +91,7 @@ def _conditions(req: Request) -> Conditions:
         if_unmodified_since=req.if_unmodified_since,
         range=req.range,
         if_range=req.if_range if "If-Range" in present else None,
+        if_range_is_weak=present.get("If-Range", "").lstrip().startswith("W/"),
     )
 
 

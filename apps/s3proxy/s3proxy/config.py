@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -43,9 +43,7 @@ class Config(BaseModel):
     # Basic auth is off only when this says so explicitly (secure default).
     auth_disabled: bool = Field(default=False, alias="S3PROXY_AUTH_DISABLED")
     # What a client sees when S3 denies access: 403, or 404 to hide which keys exist.
-    access_denied_status: Literal[403, 404] = Field(
-        default=403, alias="S3PROXY_ACCESS_DENIED_STATUS"
-    )
+    access_denied_status: int = Field(default=403, alias="S3PROXY_ACCESS_DENIED_STATUS")
     # Seconds to open a connection to S3 / to wait for S3 to send bytes.
     connect_timeout: PositiveSeconds = Field(default=5.0, alias="S3PROXY_CONNECT_TIMEOUT")
     read_timeout: PositiveSeconds = Field(default=30.0, alias="S3PROXY_READ_TIMEOUT")
@@ -87,6 +85,13 @@ class Config(BaseModel):
     def _plain_file_name(cls, value: str) -> str:
         if "/" in value or value in {".", ".."}:
             raise ValueError("must be a plain file name such as index.yaml")
+        return value
+
+    @field_validator("access_denied_status")
+    @classmethod
+    def _denied_status(cls, value: int) -> int:
+        if value not in (403, 404):
+            raise ValueError("must be 403 or 404")
         return value
 
     @field_validator("auth_disabled", mode="before")

@@ -67,6 +67,8 @@ class Conditions:
     if_unmodified_since: datetime | None = None
     range: Range | None = None
     if_range: IfRange | None = None
+    # Werkzeug's IfRange drops the W/ flag; a weak If-Range must never enable a Range.
+    if_range_is_weak: bool = False
 
     @property
     def any(self) -> bool:
@@ -129,8 +131,11 @@ def resolve_range(requested: Range, size: int) -> Decision:
     return Decision(206, (start, size if stop is None else min(stop, size)))
 
 
-def _if_range_allows(if_range: IfRange | None, representation: Representation) -> bool:
+def _if_range_allows(conditions: Conditions, representation: Representation) -> bool:
     """RFC 9110 §13.1.5: apply the Range only if the validator still names this representation."""
+    if_range = conditions.if_range
+    if conditions.if_range_is_weak:
+        return False
     if if_range is None or (if_range.etag is None and if_range.date is None):
         return True
     if if_range.etag is not None:
@@ -164,7 +169,7 @@ def decide(method: str, representation: Representation, conditions: Conditions) 
     if (
         method == "GET"
         and conditions.range is not None
-        and _if_range_allows(conditions.if_range, representation)
+        and _if_range_allows(conditions, representation)
     ):
         return resolve_range(conditions.range, representation.size)
     return Decision(200)
