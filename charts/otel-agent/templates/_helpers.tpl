@@ -1,0 +1,123 @@
+{{/*
+Chart name, truncated to the 63 characters Kubernetes names allow.
+*/}}
+{{- define "otel-agent.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: release name + chart name, unless the release name already contains the chart name.
+*/}}
+{{- define "otel-agent.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart label value: name-version.
+*/}}
+{{- define "otel-agent.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+*/}}
+{{- define "otel-agent.labels" -}}
+helm.sh/chart: {{ include "otel-agent.chart" . }}
+{{ include "otel-agent.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/component: {{ .Values.mode }}
+app.kubernetes.io/part-of: berth
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades, so no chart version here.
+*/}}
+{{- define "otel-agent.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "otel-agent.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+ServiceAccount name; an existing account must be named.
+*/}}
+{{- define "otel-agent.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "otel-agent.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+An image reference: repository@digest when a digest is given, else repository:tag.
+Call with (dict "image" .Values.image "default" .Chart.AppVersion).
+*/}}
+{{- define "otel-agent.image" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" .image.repository (.image.tag | default .default) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the sidecar writes the private key and the collector reads it (in-memory emptyDir).
+*/}}
+{{- define "otel-agent.secretDir" -}}
+/var/run/secrets/coralogix
+{{- end }}
+{{- define "otel-agent.secretFile" -}}
+{{ include "otel-agent.secretDir" . }}/private-key
+{{- end }}
+
+{{/*
+Container security context shared by the collector and the sidecar. Both run as uid 10001 (the
+collector image's user): the key file is mode 0400, readable by its owner only.
+*/}}
+{{- define "otel-agent.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Invalid combinations that the schema cannot express.
+*/}}
+{{- define "otel-agent.validate" -}}
+{{- if and .Values.serviceAccount.create (not .Values.serviceAccount.roleArn) (not (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn")) }}
+{{- fail "serviceAccount.roleArn is required when serviceAccount.create is true (IRSA: the fetch sidecar has no other credentials)" }}
+{{- end }}
+{{- if and .Values.serviceAccount.roleArn (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
+{{- fail "set the IRSA role in serviceAccount.roleArn or in serviceAccount.annotations, not both" }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.roleArn }}
+{{- fail "serviceAccount.roleArn has no effect when serviceAccount.create is false: annotate the existing ServiceAccount instead" }}
+{{- end }}
+{{- range $key := list "region" "application" "environment" "profile" }}
+{{- if not (get $.Values.appconfig $key) }}
+{{- fail (printf "appconfig.%s is required (where the private key is delivered)" $key) }}
+{{- end }}
+{{- end }}
+{{- if not .Values.coralogix.domain }}
+{{- fail "coralogix.domain is required (e.g. eu2.coralogix.com)" }}
+{{- end }}
+{{- end }}
