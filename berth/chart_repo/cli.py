@@ -1,0 +1,149 @@
+"""`berth charts ...`: publish, reindex, delete and verify the environment's Helm chart repository.
+
+Handlers turn `ChartRepoError` (and Helm/config failures) into `BerthError`, which `berth.cli`
+prints as one `berth: ...` line with exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+# `berth.cli` imports this module lazily (inside build_parser), so importing it back is no cycle.
+from berth import cli as berth_cli
+from berth.chart_repo.errors import ChartRepoError
+from berth.config import Environment, load_environment, load_environment_file
+from berth.helm_sdk import HelmError
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+
+
+def _environment(value: str) -> Environment:
+    """`--env NAME` loads environments/NAME.yaml; a path to a .yaml file is loaded as is."""
+    if value.endswith((".yaml", ".yml")):
+        return load_environment_file(Path(value))
+    return load_environment(value)
+
+
+def _run(action: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call into the chart repository, turning its expected failures into BerthError."""
+    try:
+        return action(*args, **kwargs)
+    except (ChartRepoError, HelmError) as error:
+        raise berth_cli.BerthError(str(error)) from None
+
+
+def _publish(args: argparse.Namespace) -> int:
+    # Task modules load boto3 and the Helm SDK: imported only when their command runs.
+    from berth.chart_repo.publish import publish_charts  # noqa: PLC0415
+
+    env = _environment(args.env)
+    summary = _run(
+        publish_charts,
+        env,
+        [Path(d) for d in args.chart_dirs] or None,
+        force=args.force,
+        skip_existing=args.skip_existing,
+    )
+    if summary.refused:
+        raise berth_cli.BerthError(
+            f"already published, not replaced: {', '.join(summary.refused)}"
+            " (bump the chart version, or use --force / --skip-existing)"
+        )
+    return EXIT_OK
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from berth.chart_repo.reindex import reindex_repo  # noqa: PLC0415
+
+    _run(reindex_repo, _environment(args.env))
+    return EXIT_OK
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from berth.chart_repo.delete import delete_chart  # noqa: PLC0415
+
+    _run(delete_chart, _environment(args.env), args.name, args.version)
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from berth.chart_repo.store import store_for  # noqa: PLC0415
+    from berth.chart_repo.verify import verify_store  # noqa: PLC0415
+
+    env = _environment(args.env)
+    store = _run(store_for, env)
+    problems = _run(verify_store, store, deep=args.deep)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{store.location}: {len(problems)} problem(s)", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"{store.location}: index.yaml and archives agree")
+    return EXIT_OK
+
+
+def _add_env(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env",
+        required=True,
+        metavar="ENV",
+        help="environment name (environments/ENV.yaml) or path to an environment .yaml file",
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add `berth charts` and its sub-commands to the `berth` parser."""
+    charts = subparsers.add_parser(
+        "charts",
+        help="publish, reindex, delete and verify the Helm chart repository (S3)",
+        description="The environment's private Helm chart repository on S3.",
+    )
+    commands = charts.add_subparsers(dest="charts_command", required=True, metavar="COMMAND")
+
+    publish = commands.add_parser(
+        "publish",
+        help="lint, package and upload charts, then add them to index.yaml",
+        description="Lint, package and upload charts (default: every chart in charts/), then"
+        " add them to index.yaml with a conditional write. An existing version is refused.",
+    )
+    publish.add_argument("chart_dirs", nargs="*", metavar="CHART_DIR", help="chart directories")
+    _add_env(publish)
+    existing = publish.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--force", action="store_true", help="replace versions that are already published"
+    )
+    existing.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave versions that are already published alone instead of failing",
+    )
+    publish.set_defaults(handler=_publish)
+
+    reindex = commands.add_parser(
+        "reindex",
+        help="rebuild index.yaml from the archives in the bucket (incremental)",
+    )
+    _add_env(reindex)
+    reindex.set_defaults(handler=_reindex)
+
+    delete = commands.add_parser(
+        "delete", help="remove a chart version from index.yaml, then delete its archive"
+    )
+    delete.add_argument("name", metavar="NAME", help="chart name")
+    delete.add_argument("version", metavar="VERSION", help="chart version")
+    _add_env(delete)
+    delete.set_defaults(handler=_delete)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check that every entry has its archive and digest and every archive is indexed",
+    )
+    _add_env(verify)
+    verify.add_argument(
+        "--deep", action="store_true", help="download and hash every archive (slow)"
+    )
+    verify.set_defaults(handler=_verify)

@@ -1,0 +1,310 @@
+"""The chart bucket as Berth uses it: S3 conditional writes, so no publisher ever loses a chart.
+
+- Archives are immutable: `PutObject` with `If-None-Match: *` refuses an existing version.
+  Each archive carries its Helm digest as `x-amz-meta-digest`, so a HEAD tells whether an
+  index entry still matches its archive without downloading it.
+- `index.yaml` changes only by read-modify-write with `If-Match: <etag>` (`If-None-Match: *`
+  for the first index). A 412/409 means someone else wrote in between: re-read, re-apply the
+  change, retry with bounded exponential backoff and full jitter.
+- A corrupt or foreign `index.yaml` stops every writer with a clear error: it is never replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from berth.chart_repo.errors import ChartRepoError
+from berth.chart_repo.index import (
+    INDEX_KEY,
+    IndexFormatError,
+    RepoIndex,
+    parse_index,
+    serialise_index,
+)
+from berth.config import Environment
+
+DIGEST_METADATA_KEY = "digest"  # sent as x-amz-meta-digest
+ARCHIVE_CONTENT_TYPE = "application/gzip"
+INDEX_CONTENT_TYPE = "application/x-yaml"
+# Helm clients must see a new index at once; archives never change, so they may be cached.
+INDEX_CACHE_CONTROL = "no-cache"
+
+# 412: the precondition failed. 409: S3 saw two conditional writes to one key at the same time.
+# 404 on an If-Match write: the index was deleted since we read it.
+_CONFLICT_STATUSES = frozenset({409, 412})
+_HEAD_WORKERS = 16
+
+
+class ArchiveExistsError(ChartRepoError):
+    """The chart version is already in the bucket (archives are immutable without --force)."""
+
+
+class IndexConflictError(ChartRepoError):
+    """index.yaml changed since it was read (412/409): re-read and retry."""
+
+
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """index.yaml as read, with the ETag a conditional write must match (None: no index yet)."""
+
+    index: RepoIndex
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class ListedArchive:
+    """One `.tgz` object as ListObjectsV2 reports it."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter for index write conflicts."""
+
+    max_attempts: int = 15
+    base_delay_s: float = 0.05
+    max_delay_s: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after the `attempt`-th conflict (1-based): uniform in [0, cap]."""
+        cap = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """The outcome of `update_index`: the index now stored and how many conflicts it took."""
+
+    index: RepoIndex
+    written: bool
+    retries: int
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _is_missing(error: ClientError) -> bool:
+    return _status(error) == 404 or _code(error) in ("NoSuchKey", "404", "NotFound")
+
+
+class ChartStore:
+    """One Helm chart bucket: archives at the top level next to `index.yaml`."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}"
+
+    def _describe(self, key: str, error: ClientError) -> str:
+        message = error.response.get("Error", {}).get("Message") or _code(error)
+        return f"{self.location}/{key}: {_code(error) or _status(error)}: {message}"
+
+    # --- index --------------------------------------------------------------------------------
+
+    def read_index(self) -> IndexSnapshot:
+        """The current index and its ETag; an empty index when the bucket has none yet."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=INDEX_KEY)
+        except ClientError as error:
+            if _is_missing(error) and _code(error) != "NoSuchBucket":
+                return IndexSnapshot(index=RepoIndex(), etag=None)
+            raise ChartRepoError(self._describe(INDEX_KEY, error)) from None
+        data = response["Body"].read()
+        try:
+            index = parse_index(data)
+        except IndexFormatError as error:
+            raise ChartRepoError(
+                f"{self.location}/{INDEX_KEY}: not a Helm repository index ({error});"
+                " refusing to overwrite it (move it aside, then run `berth charts reindex`)"
+            ) from None
+        return IndexSnapshot(index=index, etag=str(response["ETag"]))
+
+    def write_index(self, index: RepoIndex, expected_etag: str | None) -> str:
+        """Store `index` only if index.yaml still has `expected_etag` (None: does not exist yet).
+
+        Returns the new ETag; raises IndexConflictError when someone else wrote in between.
+        """
+        condition = (
+            {"IfMatch": expected_etag} if expected_etag is not None else {"IfNoneMatch": "*"}
+        )
+        try:
+            response = self._put_index(serialise_index(index), condition)
+        except ClientError as error:
+            if _status(error) in _CONFLICT_STATUSES or (
+                expected_etag is not None and _is_missing(error)
+            ):
+                raise IndexConflictError(f"{self.location}/{INDEX_KEY} changed meanwhile") from None
+            raise ChartRepoError(self._describe(INDEX_KEY, error)) from None
+        return str(response["ETag"])
+
+    def _put_index(self, body: bytes, condition: dict[str, str]) -> Any:
+        return self.client.put_object(
+            Bucket=self.bucket,
+            Key=INDEX_KEY,
+            Body=body,
+            ContentType=INDEX_CONTENT_TYPE,
+            CacheControl=INDEX_CACHE_CONTROL,
+            **condition,
+        )
+
+    # --- archives -----------------------------------------------------------------------------
+
+    def put_archive(self, key: str, body: bytes, digest_hex: str, *, overwrite: bool) -> None:
+        """Upload an archive; without `overwrite` an existing key raises ArchiveExistsError."""
+        condition = {} if overwrite else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=ARCHIVE_CONTENT_TYPE,
+                Metadata={DIGEST_METADATA_KEY: digest_hex},
+                **condition,
+            )
+        except ClientError as error:
+            if _status(error) in _CONFLICT_STATUSES:
+                raise ArchiveExistsError(f"{self.location}/{key} already exists") from None
+            raise ChartRepoError(self._describe(key, error)) from None
+
+    def list_archives(self) -> dict[str, ListedArchive]:
+        """Every `.tgz` at the top of the bucket (where Berth puts archives)."""
+        archives: dict[str, ListedArchive] = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Delimiter="/"):
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith(".tgz"):
+                        archives[item["Key"]] = ListedArchive(
+                            key=item["Key"],
+                            etag=str(item["ETag"]),
+                            size=int(item["Size"]),
+                            last_modified=item["LastModified"],
+                        )
+        except ClientError as error:
+            raise ChartRepoError(self._describe("", error)) from None
+        return archives
+
+    def archive_digest(self, key: str) -> str | None:
+        """The digest recorded at upload (HEAD, no download); None when the object has none."""
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise ChartRepoError(self._describe(key, error)) from None
+        digest = response.get("Metadata", {}).get(DIGEST_METADATA_KEY)
+        return str(digest) if digest else None
+
+    def archive_digests(self, keys: list[str]) -> dict[str, str | None]:
+        """`archive_digest` for many keys, HEADs in parallel (boto3 clients are thread-safe)."""
+        if not keys:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(_HEAD_WORKERS, len(keys))) as pool:
+            return dict(zip(keys, pool.map(self.archive_digest, keys), strict=True))
+
+    def archive_exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _is_missing(error):
+                return False
+            raise ChartRepoError(self._describe(key, error)) from None
+        return True
+
+    def read_archive(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            raise ChartRepoError(self._describe(key, error)) from None
+        body: bytes = response["Body"].read()
+        return body
+
+    def delete_archive(self, key: str) -> None:
+        """Delete an archive (the versioned bucket keeps it as a noncurrent version)."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            raise ChartRepoError(self._describe(key, error)) from None
+
+
+def s3_client(env: Environment) -> Any:
+    """An S3 client for the environment's region (AWS_ENDPOINT_URL, when set, is honoured)."""
+    if env.emulator and not os.environ.get("AWS_ENDPOINT_URL"):
+        raise ChartRepoError(
+            f"environment {env.name!r} runs on the emulator: set AWS_ENDPOINT_URL to its endpoint"
+            " (`berth up` prints it)"
+        )
+    config = Config(retries={"mode": "standard"}, max_pool_connections=_HEAD_WORKERS * 2)
+    return boto3.client("s3", region_name=env.region, config=config)
+
+
+def store_for(env: Environment, client: Any | None = None) -> ChartStore:
+    """The chart store of an environment: its Helm repo bucket, through `client` if given."""
+    return ChartStore(client or s3_client(env), env.helm_repo_bucket_name)
+
+
+__all__ = ["ChartRepoError", "ChartStore", "RetryPolicy", "store_for", "update_index"]
+
+IndexChange = Callable[[RepoIndex], RepoIndex | None]
+
+
+def update_index(
+    store: ChartStore,
+    change: IndexChange,
+    *,
+    out: TextIO,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> IndexUpdate:
+    """Read-modify-write index.yaml until the conditional write wins (or attempts run out).
+
+    `change` gets the freshly read index and returns the new one, or None when nothing needs
+    writing; it runs again on every retry, so it must be a pure function of its argument.
+    """
+    policy = policy or RetryPolicy()
+    for attempt in range(1, policy.max_attempts + 1):
+        snapshot = store.read_index()
+        changed = change(snapshot.index)
+        if changed is None:
+            return IndexUpdate(index=snapshot.index, written=False, retries=attempt - 1)
+        try:
+            store.write_index(changed, snapshot.etag)
+        except IndexConflictError:
+            if attempt == policy.max_attempts:
+                break
+            delay = policy.delay(attempt)
+            print(
+                f"  {INDEX_KEY}: changed by someone else (conflict {attempt}),"
+                f" re-reading in {delay:.2f} s",
+                file=out,
+            )
+            sleep(delay)
+            continue
+        return IndexUpdate(index=changed, written=True, retries=attempt - 1)
+    raise ChartRepoError(
+        f"{store.location}/{INDEX_KEY}: still changing after {policy.max_attempts} attempts;"
+        " uploaded archives are safe: run `berth charts reindex` once the other writers finish"
+    )

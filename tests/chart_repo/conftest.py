@@ -1,0 +1,77 @@
+"""Fixtures for the chart repository: a fresh bucket per test on the session moto server, an
+environment file pointing at it, and small real charts to lint, package and publish."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from berth.chart_repo.store import ChartStore
+from berth.config import Environment, load_environment_file
+from chart_repo_support import ChartFactory, write_chart
+
+
+@pytest.fixture
+def make_chart(tmp_path: Path) -> ChartFactory:
+    def factory(name: str = "demo", version: str = "0.1.0", **kwargs: Any) -> Path:
+        return write_chart(tmp_path / "charts", name, version, **kwargs)
+
+    return factory
+
+
+@pytest.fixture
+def s3(aws_session: boto3.Session) -> Any:
+    return aws_session.client("s3")
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """A new, versioned bucket (as HelmRepoBucket makes them) with a unique name."""
+    name = f"charts-{uuid.uuid4().hex[:16]}"
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
+@pytest.fixture
+def env_file(tmp_path: Path, bucket: str) -> Path:
+    """An emulator environment file whose Helm repo bucket is this test's bucket."""
+    path = tmp_path / "envs" / "citest.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "account_id": "123456789012",
+                "region": "eu-west-1",
+                "name_prefix": "berth-citest",
+                "emulator": True,
+                "helm_repo": {
+                    "publisher_principals": ["arn:aws:iam::123456789012:role/publisher"],
+                    "bucket_name": bucket,
+                },
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def env(env_file: Path) -> Environment:
+    return load_environment_file(env_file)
+
+
+@pytest.fixture
+def store(s3: Any, bucket: str) -> ChartStore:
+    return ChartStore(s3, bucket)
+
+
+@pytest.fixture
+def out() -> io.StringIO:
+    """Where progress goes; tests read it back."""
+    return io.StringIO()
