@@ -27,11 +27,13 @@ class Runner:
         *,
         clock: Clock = utc_now,
         stop: threading.Event | None = None,
+        max_nap_s: float = MAX_NAP_S,
     ) -> None:
         self.refresher = refresher
         self.health = health or Health()
         self.clock = clock
         self.stop = stop or threading.Event()
+        self.max_nap_s = max_nap_s
         self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.next_full: datetime = clock()
         self.retry_at: datetime | None = None
@@ -83,6 +85,8 @@ class Runner:
     def _apply_events(self, events: list[tuple[str, str]]) -> None:
         added: list[str] = []
         for kind, name in events:
+            if kind == "stop":
+                continue
             if kind == "deleted":
                 self.refresher.forget(name)
                 added = [ns for ns in added if ns != name]
@@ -101,13 +105,18 @@ class Runner:
             self.refresher.refresh(sorted(self.refresher.failed))
             self._schedule_retry(self.clock())
         self.health.beat()
-        nap = min(MAX_NAP_S, seconds_until(self.clock(), self.next_full, self.retry_at))
+        nap = min(self.max_nap_s, seconds_until(self.clock(), self.next_full, self.retry_at))
         events = self._drain_events(nap)
         if events:
             self._apply_events(events)
             self._schedule_retry(self.clock())
 
+    def _wake_on_stop(self) -> None:
+        self.stop.wait()
+        self.events.put(("stop", ""))
+
     def run_forever(self) -> None:
-        """Loop until `stop` is set."""
+        """Loop until `stop` is set (which also wakes a napping loop at once)."""
+        threading.Thread(target=self._wake_on_stop, name="stop-waker", daemon=True).start()
         while not self.stop.is_set():
             self.step()

@@ -26,7 +26,8 @@ def backoff_delay(attempt: int, base: timedelta, cap: timedelta) -> timedelta:
     """Delay before retry number `attempt` (1-based): base * 2^(attempt-1), at most `cap`."""
     if attempt < 1:
         return timedelta(0)
-    delay: timedelta = base * (2 ** (attempt - 1))
+    # The exponent is clamped: a long outage counts many failures, and timedelta overflows.
+    delay: timedelta = base * (2 ** min(attempt - 1, 20))
     return min(delay, cap)
 
 

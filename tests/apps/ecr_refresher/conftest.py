@@ -8,12 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
-from fake_kube_api import FakeKubeApi, serve
-from kubernetes import client
-
 from ecr_refresher.config import load_config
 from ecr_refresher.metrics import Metrics
 from ecr_refresher.refresher import Refresher, RetryPolicy
+from fake_kube_api import FakeKubeApi, serve
+from kubernetes import client
 
 
 @pytest.fixture
@@ -53,9 +52,7 @@ FAST_RETRY = RetryPolicy(attempts=3, base=timedelta(milliseconds=5), cap=timedel
 
 
 @pytest.fixture
-def make_refresher(
-    core_api: client.CoreV1Api, ecr: Any
-) -> Callable[..., Refresher]:
+def make_refresher(core_api: client.CoreV1Api, ecr: Any) -> Callable[..., Refresher]:
     """Build a Refresher from environment-style settings (AWS_REGION preset)."""
 
     def build(**env: str) -> Refresher:

@@ -133,9 +133,17 @@ class FakeKubeApi:
         return str(self._rv)
 
     def add_namespace(
-        self, name: str, labels: dict[str, str] | None = None, *, default_sa: bool = True
+        self,
+        name: str,
+        labels: dict[str, str] | None = None,
+        *,
+        default_sa: bool = True,
+        event: bool = True,
     ) -> None:
-        """Create a namespace (and, like the controller does, its `default` account)."""
+        """Create a namespace (and, like the controller does, its `default` account).
+
+        `event=False` leaves no watch event, as if compacted away: only a relist finds it.
+        """
         with self._cond:
             obj = {
                 "apiVersion": "v1",
@@ -145,7 +153,8 @@ class FakeKubeApi:
             }
             obj["metadata"]["resourceVersion"] = self._next_rv()
             self.namespaces[name] = obj
-            self._events.append(_NamespaceEvent(self._rv, None, copy.deepcopy(obj)))
+            if event:
+                self._events.append(_NamespaceEvent(self._rv, None, copy.deepcopy(obj)))
             if default_sa:
                 self._put_service_account(name, "default")
             self._cond.notify_all()
@@ -184,7 +193,7 @@ class FakeKubeApi:
         namespace: str,
         name: str,
         *,
-        imagePullSecrets: list[dict[str, str]] | None = None,  # noqa: N803 - API field name
+        imagePullSecrets: list[dict[str, str]] | None = None,
         secrets: list[dict[str, str]] | None = None,
     ) -> None:
         with self._cond:
@@ -208,7 +217,7 @@ class FakeKubeApi:
         return fault
 
     def race_next_write(self, kind: str, namespace: str, name: str, times: int = 1) -> None:
-        """Before the next `times` writes, bump the object's resourceVersion (a concurrent writer)."""
+        """Before the next `times` writes, bump the resourceVersion (a concurrent writer)."""
         self.races[(kind, namespace, name)] = times
 
     def expire_history(self) -> None:
@@ -238,10 +247,10 @@ class FakeKubeApi:
         with self._cond:
             self.requests.append((method, path))
             for fault in self.faults:
-                if fault.method == method and fault.path.fullmatch(path):
-                    if fault.times is None or fault.hits < fault.times:
-                        fault.hits += 1
-                        return status(fault.status, "InternalError", "injected fault")
+                matched = fault.method == method and fault.path.fullmatch(path)
+                if matched and (fault.times is None or fault.hits < fault.times):
+                    fault.hits += 1
+                    return status(fault.status, "InternalError", "injected fault")
         routes = [
             (r"/api/v1/namespaces", self._namespaces),
             (r"/api/v1/namespaces/([^/]+)", self._namespace),
@@ -337,7 +346,9 @@ class FakeKubeApi:
             self.secrets[(namespace, name)] = body
             return ok(copy.deepcopy(body), 201)
 
-    def _secret(self, request: Request, namespace: str, name: str) -> Response:
+    def _secret(  # noqa: PLR0911 - one return per API answer reads best here
+        self, request: Request, namespace: str, name: str
+    ) -> Response:
         with self._cond:
             if missing := self._check_namespace(namespace):
                 return missing
@@ -415,7 +426,7 @@ def serve(api: FakeKubeApi) -> Iterator[str]:
     """Serve `api` on a free loopback port from a thread; yields the base URL."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
     server: BaseWSGIServer = make_server(LOOPBACK, free_loopback_port(), api, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://{LOOPBACK}:{server.port}"
