@@ -119,9 +119,18 @@ def test_rotation_writes_the_new_value(
 def test_expired_token_starts_a_new_session(
     fetch_env: dict[str, str], appconfigdata: FakeAppConfigData
 ) -> None:
+    output = output_of(fetch_env)
+    inodes: list[int] = []
+
+    def expire() -> None:
+        inodes.append(output.stat().st_ino)
+        appconfigdata.expire_tokens()
+
     fetcher, sleep = make_fetcher(fetch_env, stop_after=3)
-    sleep.hooks = {1: appconfigdata.expire_tokens}
+    sleep.hooks = {1: expire, 3: lambda: inodes.append(output.stat().st_ino)}
     fetcher.run()
+    # The new session returned the same version in full: the file was left alone.
+    assert inodes[0] == inodes[1]
     assert appconfigdata.sessions_started == 2
     assert fetcher.sessions_started == 2
     # No backoff: the rejected token was answered by a new session, then the normal interval.
@@ -285,3 +294,28 @@ def test_liveness_follows_the_announced_schedule(tmp_path: Path) -> None:
     assert state.live()
     now[0] += 2
     assert not state.live()
+
+
+def test_a_new_session_whose_token_is_refused_is_an_error_not_a_loop(
+    fetch_env: dict[str, str], appconfigdata: FakeAppConfigData
+) -> None:
+    appconfigdata.get_failures = [(400, "BadRequestException")]
+    fetcher, sleep = make_fetcher(fetch_env, stop_after=3)
+    with pytest.raises(FetchError, match="GetLatestConfiguration: BadRequestException"):
+        fetcher.run()
+    assert appconfigdata.sessions_started == 1
+    assert sleep.delays == []
+
+
+def test_empty_configuration_is_not_ready_and_fails_once_mode(
+    fetch_env: dict[str, str], appconfigdata: FakeAppConfigData
+) -> None:
+    appconfigdata.deploy(PROFILE_KEY, b"", version="0")
+    state = HealthState(output_of(fetch_env))
+    fetcher, _ = make_fetcher(fetch_env, stop_after=2, state=state)
+    fetcher.run()
+    assert not state.ready()
+    assert not output_of(fetch_env).exists()
+    once, _ = make_fetcher(fetch_env, stop_after=1)
+    with pytest.raises(FetchError, match="empty configuration"):
+        once.run_once()
