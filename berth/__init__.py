@@ -1,0 +1,1 @@
+"""Berth: the `berth` command and the tasks behind it (config, local emulator, charts, review)."""

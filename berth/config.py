@@ -1,0 +1,207 @@
+"""Environments as data: one YAML file per environment, validated before any Terraform is written.
+
+`environments/<name>.yaml` -> `load_environment(name)` -> `Environment` (typed, frozen). Every
+error names the file and the field, so a typo in `prod.yaml` reads as
+`environments/prod.yaml: helm_repo.publisher_principals: field required`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS_ENV = "BERTH_ENVIRONMENTS_DIR"
+
+
+def environments_dir() -> Path:
+    """`environments/` of the project, or the folder named by BERTH_ENVIRONMENTS_DIR."""
+    configured = os.environ.get(ENVIRONMENTS_ENV)
+    return Path(configured) if configured else PROJECT_ROOT / "environments"
+
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$")
+_NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
+
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
+Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region")]
+PrincipalArn = Annotated[str, Field(description="IAM role, user or account root ARN")]
+
+
+class ConfigError(Exception):
+    """An environment file is missing or invalid; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    # Unknown fields are typos until proven otherwise.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_principals(values: list[str]) -> list[str]:
+    for value in values:
+        if not _IAM_PRINCIPAL_ARN.match(value):
+            raise ValueError(f"{value!r} is not an IAM role, user or account-root ARN")
+    return values
+
+
+class HelmRepoConfig(_Strict):
+    """The private S3 Helm chart repository."""
+
+    # Who may upload charts (CI roles); nobody else can write.
+    publisher_principals: list[PrincipalArn] = Field(min_length=1)
+    # Who may read charts; empty means the whole account (its root principal).
+    reader_principals: list[PrincipalArn] = Field(default_factory=list)
+    # Overrides the derived `<name_prefix>-helm-charts` bucket name.
+    bucket_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    # Days a replaced or deleted chart stays recoverable.
+    noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
+
+    _principals = field_validator("publisher_principals", "reader_principals")(_check_principals)
+
+
+class ClusterConfig(_Strict):
+    """The EKS cluster this environment's workloads run in."""
+
+    # EKS cluster name.
+    name: str = Field(min_length=1, max_length=100)
+    # OIDC issuer URL of the cluster (https://oidc.eks.REGION.amazonaws.com/id/ID).
+    oidc_issuer_url: str = Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")
+
+    @property
+    def oidc_issuer_host_path(self) -> str:
+        """The issuer without its scheme: the prefix of IRSA condition keys."""
+        return self.oidc_issuer_url.removeprefix("https://").rstrip("/")
+
+
+class StateBackendConfig(_Strict):
+    """Where Terraform keeps this environment's state (S3, encrypted, with a lock file)."""
+
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    region: Region
+    # Defaults to `berth/<environment>.tfstate`: one key per stack.
+    key: str | None = None
+    kms_key_id: str | None = None
+
+
+class Environment(_Strict):
+    """One deployment target: an AWS account and region, and optionally an EKS cluster."""
+
+    name: str = Field(pattern=_NAME)
+    account_id: AccountId
+    region: Region
+    # Prefix of every resource name, so environments sharing an account never collide.
+    name_prefix: str = Field(pattern=_NAME)
+    # Default tags on every taggable resource; Environment and ManagedBy are always added.
+    tags: dict[str, str] = Field(default_factory=dict)
+    # True only for `local`: the AWS provider talks to the embedded emulator.
+    emulator: bool = False
+    # Remote state; required unless `emulator` is true.
+    state_backend: StateBackendConfig | None = None
+    cluster: ClusterConfig | None = None
+    helm_repo: HelmRepoConfig
+
+    @model_validator(mode="after")
+    def _backend_matches_target(self) -> Environment:
+        if not self.emulator and self.state_backend is None:
+            raise ValueError("state_backend: required for a real AWS account (only the emulator keeps local state)")
+        if self.emulator and self.state_backend is not None:
+            raise ValueError("state_backend: the emulator environment keeps local state; remove this block")
+        return self
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        return {**self.tags, "Environment": self.name, "ManagedBy": "berth"}
+
+    @property
+    def account_root_arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:root"
+
+    @property
+    def helm_repo_bucket_name(self) -> str:
+        return self.helm_repo.bucket_name or f"{self.name_prefix}-helm-charts"
+
+    @property
+    def state_key(self) -> str:
+        if self.state_backend is None:
+            raise ValueError("the emulator environment has no remote state")
+        return self.state_backend.key or f"berth/{self.name}.tfstate"
+
+
+def _format_location(location: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in location) or "(top level)"
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling; see environments/README.md)"
+        lines.append(f"{_format_location(problem['loc'])}: {message}")
+    return "; ".join(lines)
+
+
+def parse_environment(path: Path, document: Any) -> Environment:
+    """Validate one parsed environment document; errors name `path` and the field."""
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields, got {type(document).__name__}")
+    if document.get("name", path.stem) != path.stem:
+        raise ConfigError(f"{path}: name: {document['name']!r} must match the file name {path.stem!r}")
+    try:
+        return Environment.model_validate({"name": path.stem, **document})
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {_describe(error)}") from None
+
+
+def load_environment_file(path: Path) -> Environment:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such environment file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return parse_environment(path, document)
+
+
+def load_environment(name: str, directory: Path | None = None) -> Environment:
+    """Load `environments/<name>.yaml`."""
+    directory = directory or environments_dir()
+    if not re.match(_NAME, name):
+        raise ConfigError(f"{name!r}: not an environment name (lowercase letters, digits, dashes)")
+    return load_environment_file(_display_path(directory / f"{name}.yaml"))
+
+
+def load_all_environments(directory: Path | None = None) -> list[Environment]:
+    """Every `*.yaml` in the environments folder, sorted by name; all errors reported together."""
+    directory = directory or environments_dir()
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise ConfigError(f"{_display_path(directory)}: no environment files (*.yaml)")
+    environments, errors = [], []
+    for path in files:
+        try:
+            environments.append(load_environment_file(_display_path(path)))
+        except ConfigError as error:
+            errors.append(str(error))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return environments
+
+
+def _display_path(path: Path) -> Path:
+    """Paths inside the project are shown relative to it, so messages match what users typed."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
