@@ -1,0 +1,130 @@
+"""The embedded AWS emulator: moto server on a free loopback port, for the `local` environment.
+
+One `MotoServer` is one child process; it is stopped (and its port freed) on exit, even when
+the caller fails, so no emulator outlives the command or the test session that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+LOOPBACK = "127.0.0.1"
+
+# moto accepts any credentials; fixed fake ones keep boto3 and terraform from looking for real ones.
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+def free_loopback_port() -> int:
+    """A TCP port that was free on loopback a moment ago (the OS picks it)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+class EmulatorError(RuntimeError):
+    """The emulator did not start or did not answer."""
+
+
+@dataclass
+class MotoServer:
+    """A moto server child process on loopback.
+
+    Use as a context manager: `with MotoServer() as moto: moto.endpoint_url`.
+    """
+
+    port: int = 0
+    startup_timeout_s: float = 30.0
+    log_path: Path | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> MotoServer:
+        if self.port == 0:
+            self.port = free_loopback_port()
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        env = {**os.environ, **EMULATOR_CREDENTIALS}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        if log is not subprocess.DEVNULL:
+            log.close()  # type: ignore[union-attr]
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise EmulatorError(
+                    f"moto server exited with code {self._process.returncode} before answering"
+                    f" on {self.endpoint_url}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1):
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        self.stop()
+        raise EmulatorError(
+            f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout_s:.0f} s"
+        )
+
+    def reset(self) -> None:
+        """Forget every emulated resource (moto's own reset endpoint)."""
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def emulator_environment(endpoint_url: str, region: str) -> Iterator[dict[str, str]]:
+    """Environment variables that point boto3 (and anything reading AWS_ENDPOINT_URL) at the emulator."""
+    yield {
+        **EMULATOR_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
