@@ -1,0 +1,30 @@
+"""Synthesis in-process: the same app `cdktf synth` runs, without the CLI round trip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from berth.config import PROJECT_ROOT, Environment, load_all_environments
+
+OUTDIR = PROJECT_ROOT / "cdktf.out"
+
+
+def stack_dir(name: str, outdir: Path = OUTDIR) -> Path:
+    return outdir / "stacks" / name
+
+
+def synth_all(environments: list[Environment] | None = None, outdir: Path = OUTDIR) -> list[str]:
+    """Write `cdktf.out/stacks/<env>/cdk.tf.json` for every environment; returns the stack names."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    # The provider bindings take seconds to import: only commands that synthesize pay for them.
+    from cdktf import App
+
+    from stacks.environment_stack import EnvironmentStack
+
+    environments = environments if environments is not None else load_all_environments()
+    app = App(outdir=str(outdir))
+    for environment in environments:
+        EnvironmentStack(app, environment)
+    app.synth()
+    return [environment.name for environment in environments]

@@ -1,0 +1,1 @@
+"""Stacks compose constructs per environment; they hold no raw resources."""
