@@ -1,0 +1,176 @@
+"""`berth up` (the main job on the embedded emulator) and `berth emulator`.
+
+`berth up`: validate every environment, synthesize, start moto server on a free loopback port,
+`terraform init/apply` the `local` stack against it, publish Berth's own charts into the
+local Helm repository, verify it, print a summary, then destroy and stop the emulator (its
+state lives in memory, so nothing stale is left behind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from berth.config import PROJECT_ROOT, Environment, load_all_environments
+from berth.local import EMULATOR_CREDENTIALS, MotoServer
+from berth.terraform import run_terraform, terraform_environment
+
+LOCAL_ENVIRONMENT = "local"
+CHARTS_DIR = PROJECT_ROOT / "charts"
+
+
+@dataclass(frozen=True)
+class LocalDeployment:
+    """A `local` stack applied to a running emulator."""
+
+    stack_dir: Path
+    terraform_env: dict[str, str]
+
+    def outputs(self) -> dict[str, str]:
+        result = run_terraform(["output", "-json"], self.stack_dir, self.terraform_env, capture=True)
+        return {name: value["value"] for name, value in json.loads(result.stdout).items()}
+
+    def destroy(self) -> None:
+        run_terraform(["destroy", "-auto-approve", "-no-color"], self.stack_dir, self.terraform_env, capture=True)
+
+
+def emulator_terraform_env(endpoint_url: str, region: str) -> dict[str, str]:
+    return terraform_environment(
+        {
+            **EMULATOR_CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "TF_VAR_emulator_endpoint": endpoint_url,
+        }
+    )
+
+
+def apply_local_stack(stack_dir: Path, endpoint_url: str, region: str, state_path: Path) -> LocalDeployment:
+    """`terraform init` + `apply` of a synthesized emulator stack, with state kept at `state_path`."""
+    env = emulator_terraform_env(endpoint_url, region)
+    run_terraform(
+        ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config=path={state_path}"],
+        stack_dir, env, capture=True,
+    )
+    run_terraform(["apply", "-auto-approve", "-input=false", "-no-color"], stack_dir, env, capture=True)
+    return LocalDeployment(stack_dir=stack_dir, terraform_env=env)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = subparsers.add_parser(
+        "up", help="the main job: deploy `local` on the embedded AWS emulator and publish the charts"
+    )
+    up.add_argument("--keep-running", action="store_true",
+                    help="leave the emulator and the deployment up until Ctrl-C, then tear down")
+    up.set_defaults(handler=_up)
+    emulator = subparsers.add_parser(
+        "emulator", help="run the AWS emulator in the foreground and print the variables that point at it"
+    )
+    emulator.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    emulator.set_defaults(handler=_emulator)
+
+
+def _step(message: str) -> float:
+    print(f"==> {message}", flush=True)
+    return time.monotonic()
+
+
+def _done(started: float) -> None:
+    print(f"    done in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def _local_environment(environments: list[Environment]) -> Environment:
+    from berth.cli import BerthError
+
+    for environment in environments:
+        if environment.name == LOCAL_ENVIRONMENT:
+            return environment
+    raise BerthError(f"environments/{LOCAL_ENVIRONMENT}.yaml: the embedded default environment is missing")
+
+
+def _up(args: argparse.Namespace) -> int:
+    from berth.chart_repo import publish_charts, verify_repo
+    from berth.synth import stack_dir, synth_all
+
+    started = _step("validating environments/*.yaml")
+    environments = load_all_environments()
+    local = _local_environment(environments)
+    _done(started)
+
+    started = _step(f"synthesizing {', '.join(e.name for e in environments)}")
+    synth_all(environments)
+    _done(started)
+
+    work = PROJECT_ROOT / ".berth" / "up"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = _step("starting the AWS emulator (moto server) on loopback")
+    with MotoServer(log_path=work / "moto.log") as moto:
+        print(f"    {moto.endpoint_url}")
+        _done(started)
+        started = _step("terraform init + apply of the `local` stack (S3 lifecycle waits ~1 min)")
+        deployment = apply_local_stack(
+            stack_dir(LOCAL_ENVIRONMENT), moto.endpoint_url, local.region, work / "terraform.tfstate"
+        )
+        _done(started)
+        try:
+            outputs = deployment.outputs()
+            for name, value in sorted(outputs.items()):
+                print(f"    {name} = {value}")
+            os.environ.update({**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto.endpoint_url})
+            started = _step(f"publishing charts/ to {outputs['helm_repo_url']}")
+            chart_dirs = sorted(path.parent for path in CHARTS_DIR.glob("*/Chart.yaml"))
+            publish_charts(local, chart_dirs, out=sys.stdout)
+            _done(started)
+            started = _step("verifying the Helm repository (every entry has its archive and digest)")
+            problems = verify_repo(local)
+            for problem in problems:
+                print(f"    problem: {problem}")
+            _done(started)
+            if args.keep_running:
+                _wait_for_interrupt(moto.endpoint_url)
+        finally:
+            started = _step("terraform destroy (the emulator forgets everything when it stops)")
+            deployment.destroy()
+            _done(started)
+    print("berth up: ok" if not problems else "berth up: the repository has problems (see above)")
+    return 0 if not problems else 1
+
+
+def _wait_for_interrupt(endpoint_url: str) -> None:
+    print(f"\nThe emulator stays up at {endpoint_url}; press Ctrl-C to tear down.", flush=True)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        print()
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    region = _local_environment(load_all_environments()).region
+    with MotoServer(port=args.port) as moto:
+        env = emulator_terraform_env(moto.endpoint_url, region)
+        exports = {key: env[key] for key in (
+            *EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_REGION", "TF_VAR_emulator_endpoint",
+            "TF_CLI_CONFIG_FILE", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION",
+        )}
+        env_file = PROJECT_ROOT / ".berth" / "emulator.env"
+        env_file.write_text("".join(f"export {key}={value}\n" for key, value in exports.items()))
+        print(f"AWS emulator listening on {moto.endpoint_url}. In another shell:\n")
+        print(f"  source {env_file.relative_to(PROJECT_ROOT)}")
+        print("  npx cdktf deploy local --skip-provider-lock\n")
+        print("Press Ctrl-C to stop it.", flush=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            print()
+        finally:
+            env_file.unlink(missing_ok=True)
+    return 0
