@@ -1,0 +1,52 @@
+"""Session-wide fixtures: one moto server per test session (per xdist worker), on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from berth.local import EMULATOR_CREDENTIALS, MotoServer
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A real moto server (AWS emulator) on loopback, shared by the session."""
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with MotoServer(log_path=log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_server: MotoServer) -> str:
+    return moto_server.endpoint_url
+
+
+@pytest.fixture
+def aws_session(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
+    """A boto3 session whose clients talk to the session's moto server (region eu-west-1)."""
+    for key, value in EMULATOR_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    return boto3.Session(region_name="eu-west-1")
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
+    """Every environment's stack, synthesized once per session (per xdist worker), `//` stripped."""
+    import json
+
+    from berth.synth import synth_all
+    from tests.support.tfjson import strip_metadata
+
+    outdir = tmp_path_factory.mktemp("cdktf.out")
+    names = synth_all(outdir=outdir)
+    return {
+        name: strip_metadata(json.loads((outdir / "stacks" / name / "cdk.tf.json").read_text()))
+        for name in names
+    }
