@@ -1,0 +1,152 @@
+{{/*
+Chart name, truncated to the 63 characters Kubernetes names allow.
+*/}}
+{{- define "ecr-credential-refresher.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: release name + chart name, unless the release name already contains the chart name.
+*/}}
+{{- define "ecr-credential-refresher.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart label value: name-version.
+*/}}
+{{- define "ecr-credential-refresher.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+*/}}
+{{- define "ecr-credential-refresher.labels" -}}
+helm.sh/chart: {{ include "ecr-credential-refresher.chart" . }}
+{{ include "ecr-credential-refresher.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/component: credential-refresher
+app.kubernetes.io/part-of: berth
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades, so no chart version here.
+*/}}
+{{- define "ecr-credential-refresher.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ecr-credential-refresher.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+ServiceAccount name; an existing account must be named.
+*/}}
+{{- define "ecr-credential-refresher.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ecr-credential-refresher.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Image reference: by digest when one is given, else by tag.
+*/}}
+{{- define "ecr-credential-refresher.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The target mode: "list", "selector", "all", or "" when not exactly one is chosen.
+*/}}
+{{- define "ecr-credential-refresher.targetMode" -}}
+{{- $modes := list }}
+{{- if .Values.targets.namespaces }}{{ $modes = append $modes "list" }}{{ end }}
+{{- if .Values.targets.selector }}{{ $modes = append $modes "selector" }}{{ end }}
+{{- if .Values.targets.all }}{{ $modes = append $modes "all" }}{{ end }}
+{{- if eq (len $modes) 1 }}{{ first $modes }}{{ end }}
+{{- end }}
+
+{{/*
+Invalid combinations fail the install or upgrade with a message naming the values.
+`helm lint` renders with neither IsInstall nor IsUpgrade set, so the chart's own defaults (which
+leave the required values empty on purpose) stay lint-clean for publishing.
+*/}}
+{{- define "ecr-credential-refresher.validate" -}}
+{{- if or .Release.IsInstall .Release.IsUpgrade }}
+{{- if not .Values.aws.region }}
+{{- fail "aws.region is required (ECR tokens are regional)" }}
+{{- end }}
+{{- if not (include "ecr-credential-refresher.targetMode" .) }}
+{{- fail "set exactly one of targets.namespaces, targets.selector, targets.all" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.builder.enabled (eq .Values.builder.secretName .Values.pullSecret.name) }}
+{{- fail "builder.secretName must differ from pullSecret.name" }}
+{{- end }}
+{{- if and .Values.builder.serviceAccount (not .Values.builder.enabled) }}
+{{- fail "builder.serviceAccount needs builder.enabled: true" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Secret names the refresher may read and update: the pull secret and the builder secret.
+*/}}
+{{- define "ecr-credential-refresher.secretNames" -}}
+{{- $names := list .Values.pullSecret.name }}
+{{- if .Values.builder.enabled }}{{ $names = append $names .Values.builder.secretName }}{{ end }}
+{{- toYaml $names }}
+{{- end }}
+
+{{/*
+Service account names the refresher may patch (imagePullSecrets / secrets).
+*/}}
+{{- define "ecr-credential-refresher.serviceAccountNames" -}}
+{{- $names := .Values.patchServiceAccounts | default list }}
+{{- if and .Values.builder.enabled .Values.builder.serviceAccount }}
+{{- $names = append $names .Values.builder.serviceAccount }}
+{{- end }}
+{{- toYaml ($names | uniq) }}
+{{- end }}
+
+{{/*
+Rules for the target namespaces, shared by the per-namespace Roles and the ClusterRole.
+*/}}
+{{- define "ecr-credential-refresher.targetRules" -}}
+# Read and update only the refresher's own secrets, by name. No delete: a failed refresh must
+# never remove a working secret.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames:
+    {{- include "ecr-credential-refresher.secretNames" . | nindent 4 }}
+  verbs: ["get", "update", "patch"]
+# `create` cannot be limited by resourceNames: the API server authorizes a create before the
+# new object's name is known (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#referring-to-resources).
+# The refresher only ever creates the names above.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
+{{- $accounts := include "ecr-credential-refresher.serviceAccountNames" . | fromYamlArray }}
+{{- if $accounts }}
+# Add the secrets to these service accounts only.
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  resourceNames:
+    {{- toYaml $accounts | nindent 4 }}
+  verbs: ["get", "patch"]
+{{- end }}
+{{- end }}

@@ -1,0 +1,329 @@
+"""The ecr-credential-refresher chart, rendered through the Helm SDK seam and schema-checked."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from berth import helm_sdk
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "ecr-credential-refresher"
+CI_FILES = sorted((CHART / "ci").glob("*-values.yaml"))
+SCENARIOS = [path.name.removesuffix("-values.yaml") for path in CI_FILES]
+KUBERNETES_VERSION = "1.33.0"
+RELEASE, NAMESPACE = "ecr", "ecr-system"
+FULLNAME = "ecr-ecr-credential-refresher"
+
+
+def ci_values(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text()))
+
+
+def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+    return helm_sdk.render(CHART, values, release_name=RELEASE, namespace=NAMESPACE)
+
+
+def of_kind(manifests: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def one(manifests: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    [manifest] = of_kind(manifests, kind)
+    return manifest
+
+
+def pod_spec(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    return dict(one(manifests, "Deployment")["spec"]["template"]["spec"])
+
+
+def env(manifests: list[dict[str, Any]]) -> dict[str, str]:
+    [container] = pod_spec(manifests)["containers"]
+    return {item["name"]: item["value"] for item in container["env"]}
+
+
+def secret_rules(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+
+
+@pytest.fixture(scope="module", params=SCENARIOS)
+def scenario(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    """Each ci/<scenario>-values.yaml rendered once per module."""
+    return request.param, render(ci_values(request.param))
+
+
+def test_ci_scenarios_cover_every_target_mode() -> None:
+    assert {"default", "list", "selector", "all-static-keys", "builder"} <= set(SCENARIOS)
+
+
+def test_lint_is_clean_with_chart_defaults_and_every_scenario() -> None:
+    # Publishing lints the chart with its own values.yaml.
+    assert helm_sdk.lint(CHART, strict=True) == helm_sdk.LintReport()
+    for name in SCENARIOS:
+        assert helm_sdk.lint(CHART, ci_values(name), strict=True) == helm_sdk.LintReport(), name
+
+
+def test_every_manifest_passes_kubernetes_schema(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, manifests = scenario
+    assert manifests
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_deployment_is_single_replica_recreate_with_probes_and_resources(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, manifests = scenario
+    deployment = one(manifests, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    [container] = pod_spec(manifests)["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+
+
+def test_secure_contexts_by_default(scenario: tuple[str, list[dict[str, Any]]]) -> None:
+    _, manifests = scenario
+    spec = pod_spec(manifests)
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    [container] = spec["containers"]
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert context["runAsUser"] > 0
+    # The API token is mounted explicitly, as an expiring projected token.
+    [token_volume] = [v for v in spec["volumes"] if v["name"] == "kube-api-access"]
+    sources = token_volume["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"]["expirationSeconds"] <= 3607
+
+
+def test_no_rule_anywhere_allows_delete_or_wildcards(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, manifests = scenario
+    for role in of_kind(manifests, "Role") + of_kind(manifests, "ClusterRole"):
+        for rule in role["rules"]:
+            assert not {"delete", "deletecollection", "*"} & set(rule["verbs"])
+            assert "*" not in rule["resources"]
+
+
+def test_secret_rights_are_scoped_to_the_secret_name_except_create(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, manifests = scenario
+    values = ci_values(name)
+    expected = {"ecr-pull"} | ({"ecr-creds"} if values.get("builder", {}).get("enabled") else set())
+    for role in of_kind(manifests, "Role") + of_kind(manifests, "ClusterRole"):
+        rules = secret_rules(role)
+        named = [rule for rule in rules if "resourceNames" in rule]
+        unnamed = [rule for rule in rules if "resourceNames" not in rule]
+        assert [set(rule["resourceNames"]) for rule in named] == [expected]
+        assert set(named[0]["verbs"]) == {"get", "update", "patch"}
+        # create cannot be limited by name (the RBAC docs); it is the only unnamed verb.
+        assert [rule["verbs"] for rule in unnamed] == [["create"]]
+
+
+def test_explicit_namespaces_get_roles_and_no_cluster_wide_secret_rights() -> None:
+    manifests = render(ci_values("list"))
+
+    assert of_kind(manifests, "ClusterRole") == []
+    assert of_kind(manifests, "ClusterRoleBinding") == []
+    roles = of_kind(manifests, "Role")
+    bindings = of_kind(manifests, "RoleBinding")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+        ]
+    # No namespace list/watch is needed for a fixed list.
+    assert all("namespaces" not in rule["resources"] for r in roles for rule in r["rules"])
+    assert env(manifests)["ECR_REFRESHER_NAMESPACES"] == "team-a,team-b"
+
+
+@pytest.mark.parametrize(
+    ("name", "variable", "value"),
+    [
+        ("selector", "ECR_REFRESHER_NAMESPACE_SELECTOR", "ecr-pull=enabled"),
+        ("all-static-keys", "ECR_REFRESHER_ALL_NAMESPACES", "true"),
+    ],
+)
+def test_discovering_modes_use_a_cluster_role_with_namespace_watch(
+    name: str, variable: str, value: str
+) -> None:
+    manifests = render(ci_values(name))
+
+    assert of_kind(manifests, "Role") == []
+    role = one(manifests, "ClusterRole")
+    namespace_rules = [rule for rule in role["rules"] if "namespaces" in rule["resources"]]
+    assert [set(rule["verbs"]) for rule in namespace_rules] == [{"get", "list", "watch"}]
+    assert one(manifests, "ClusterRoleBinding")["roleRef"]["name"] == role["metadata"]["name"]
+    assert env(manifests)[variable] == value
+    other_modes = {
+        "ECR_REFRESHER_NAMESPACES",
+        "ECR_REFRESHER_NAMESPACE_SELECTOR",
+        "ECR_REFRESHER_ALL_NAMESPACES",
+    } - {variable}
+    assert not other_modes & set(env(manifests))
+
+
+def test_service_account_rights_only_for_named_accounts() -> None:
+    with_accounts = render(ci_values("list"))
+    without = render(ci_values("default"))
+
+    [rule] = [
+        rule
+        for rule in of_kind(with_accounts, "Role")[0]["rules"]
+        if "serviceaccounts" in rule["resources"]
+    ]
+    assert rule["resourceNames"] == ["default"]
+    assert set(rule["verbs"]) == {"get", "patch"}
+    assert all(
+        "serviceaccounts" not in rule["resources"]
+        for role in of_kind(without, "Role")
+        for rule in role["rules"]
+    )
+
+
+def test_builder_mode_passes_names_and_scopes_rights() -> None:
+    manifests = render(ci_values("builder"))
+
+    variables = env(manifests)
+    assert variables["ECR_REFRESHER_BUILDER_SECRET_NAME"] == "ecr-creds"
+    assert variables["ECR_REFRESHER_BUILDER_SERVICE_ACCOUNT"] == "builder"
+    [rule] = [
+        rule for rule in one(manifests, "Role")["rules"] if "serviceaccounts" in rule["resources"]
+    ]
+    assert rule["resourceNames"] == ["builder"]
+
+
+def test_irsa_annotation_and_static_keys_secret() -> None:
+    irsa = render(ci_values("list"))
+    static = render(ci_values("all-static-keys"))
+
+    annotations = one(irsa, "ServiceAccount")["metadata"]["annotations"]
+    assert annotations == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/berth-uat-ecr-refresher"
+    }
+    assert "envFrom" not in pod_spec(irsa)["containers"][0]
+    assert pod_spec(static)["containers"][0]["envFrom"] == [
+        {"secretRef": {"name": "ecr-refresher-aws-keys"}}
+    ]
+    assert "annotations" not in one(static, "ServiceAccount")["metadata"]
+
+
+def test_image_by_digest_when_given() -> None:
+    [container] = pod_spec(render(ci_values("selector")))["containers"]
+    assert container["image"] == (
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/berth/ecr-refresher@sha256:" + "0" * 63 + "3"
+    )
+    assert env(render(ci_values("selector")))["ECR_REFRESHER_REGISTRY_IDS"] == (
+        "123456789012,210987654321"
+    )
+
+
+def test_selector_labels_carry_no_chart_version() -> None:
+    deployment = one(render(ci_values("default")), "Deployment")
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector == {
+        "app.kubernetes.io/name": "ecr-credential-refresher",
+        "app.kubernetes.io/instance": RELEASE,
+    }
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ({}, "set exactly one of targets"),
+        ({"namespaces": ["a"], "selector": "x=y"}, "set exactly one of targets"),
+        ({"selector": "x=y", "all": True}, "set exactly one of targets"),
+    ],
+    ids=["none", "list-and-selector", "selector-and-all"],
+)
+def test_install_fails_unless_exactly_one_target_mode(
+    targets: dict[str, Any], message: str
+) -> None:
+    values = {"aws": {"region": "eu-west-1"}, "targets": targets}
+    with pytest.raises(helm_sdk.HelmError, match=message):
+        render(values)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"aws": {"region": ""}}, "aws.region is required"),
+        ({"builder": {"enabled": True, "secretName": "ecr-pull"}}, "must differ"),
+        ({"builder": {"serviceAccount": "builder"}}, "builder.enabled"),
+        ({"refreshMargin": "soon"}, "refreshMargin"),
+        ({"targets": {"namespaces": ["Team_A"]}}, "namespaces"),
+        ({"pullSecret": {"name": "ecr-pull", "extra": 1}}, "extra"),
+    ],
+    ids=[
+        "no-region",
+        "same-secret-names",
+        "builder-sa-without-builder",
+        "bad-margin",
+        "bad-namespace",
+        "unknown-key",
+    ],
+)
+def test_invalid_values_are_refused(change: dict[str, Any], message: str) -> None:
+    values = copy.deepcopy(ci_values("default"))
+    for key, value in change.items():
+        values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+    with pytest.raises(helm_sdk.HelmError, match=message):
+        render(values)
+
+
+def test_schema_closes_our_own_blocks() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["additionalProperties"] is False
+    for block in ("image", "aws", "serviceAccount", "pullSecret", "targets", "builder", "metrics"):
+        assert schema["properties"][block]["additionalProperties"] is False, block
+
+
+def _documented(lines: list[str], index: int) -> bool:
+    """Whether the comment block right above line `index` holds a `# --` description."""
+    above = index - 1
+    while above >= 0 and lines[above].strip().startswith("#"):
+        if lines[above].strip().startswith("# --"):
+            return True
+        above -= 1
+    return False
+
+
+def test_every_value_is_documented() -> None:
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    parent_documented = False
+    for index, line in enumerate(lines):
+        match = re.match(r"^( *)([A-Za-z]\w*):(.*)$", line)
+        if match is None:
+            continue
+        indent, key, value = len(match[1]), match[2], match[3].strip()
+        if indent == 0:
+            parent_documented = _documented(lines, index)
+            if value:  # a top-level leaf
+                assert parent_documented, f"undocumented value: {key}"
+        elif indent == 2 and not parent_documented:
+            # Keys of our own blocks; maps documented as a whole (resources, ...) are skipped.
+            assert _documented(lines, index), f"undocumented value: {key}"
+
+
+def test_notes_say_where_the_secret_goes() -> None:
+    notes = helm_sdk.render_notes(CHART, ci_values("builder"), name=RELEASE, namespace=NAMESPACE)
+    assert 'pull secret "ecr-pull"' in notes
+    assert "into: builds" in notes
+    assert 'service account "builder"' in notes
