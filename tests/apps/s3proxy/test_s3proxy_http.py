@@ -338,3 +338,24 @@ def test_readyz_checks_the_bucket(proxy: ProxyProcess) -> None:
 def test_index_constant_is_what_the_proxy_serves() -> None:
     # Guard for the fixtures above: the main proxy's index document is INDEX.
     assert INDEX == "index.yaml"
+
+
+@pytest.mark.parametrize("alive", [True, False])
+def test_container_healthcheck_command(proxy: ProxyProcess, alive: bool) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from s3proxy_harness import APP_DIR
+
+    from berth.local import free_loopback_port
+
+    port = proxy.port if alive else free_loopback_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "s3proxy.healthcheck"],
+        env={**os.environ, "PYTHONPATH": str(APP_DIR), "S3PROXY_PORT": str(port)},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == (0 if alive else 1)
