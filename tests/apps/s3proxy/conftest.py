@@ -9,14 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
-from s3proxy_harness import ProxyProcess, htpasswd_line
+from s3proxy_harness import BIG, INDEX, PREFIX, USERS, ProxyProcess, htpasswd_line
 
 from berth.local import EMULATOR_CREDENTIALS
-
-USERS = {"alice": "wonder land", "bob": "b0b:colon"}
-PREFIX = "site/"
-INDEX = "index.yaml"
-BIG = bytes(range(256)) * 400  # 102400 bytes, every offset identifiable
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,12 @@ import bcrypt
 from berth.local import EMULATOR_CREDENTIALS, LOOPBACK, free_loopback_port
 
 APP_DIR = Path(__file__).resolve().parents[3] / "apps" / "s3proxy"
+# The main test proxy's users, prefix and index document, and a 100 KiB object for ranges.
+USERS = {"alice": "wonder land", "bob": "b0b:colon"}
+PREFIX = "site/"
+INDEX = "index.yaml"
+BIG = bytes(range(256)) * 400  # 102400 bytes, every offset identifiable
+
 TEST_COST = 4  # bcrypt cost for test hashes: fast, same code path as production costs
 
 

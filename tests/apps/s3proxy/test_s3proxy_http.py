@@ -9,8 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import BIG, INDEX, PREFIX, USERS
-from s3proxy_harness import ProxyProcess, htpasswd_line
+from s3proxy_harness import BIG, INDEX, PREFIX, USERS, ProxyProcess, htpasswd_line
 
 AWKWARD_KEYS = [
     "plus+sign.txt",
