@@ -26,7 +26,9 @@ from .watcher import NamespaceWatcher
 log = logging.getLogger("ecr_refresher")
 
 
-def kubernetes_api(configuration: client.Configuration | None = None) -> client.CoreV1Api:
+def kubernetes_api(
+    configuration: client.Configuration | None = None, concurrency: int = 8
+) -> client.CoreV1Api:
     """A CoreV1Api from `configuration`, else in-cluster config, else the kubeconfig."""
     if configuration is None:
         configuration = client.Configuration()
@@ -73,7 +75,7 @@ def main(
         return 1
     configure_logging(config.log_level)
     try:
-        core_api = kubernetes_api(kube_configuration)
+        core_api = kubernetes_api(kube_configuration, config.concurrency)
     except kube_config.ConfigException as error:
         print(f"ecr_refresher: kubernetes config error: {error}", file=sys.stderr)
         return 1

@@ -96,6 +96,8 @@ class Refresher:
         self.generation = 0
         self.written: dict[str, int] = {}
         self.failed: set[str] = set()
+        # Called after each namespace: long passes still count as signs of life.
+        self.on_progress: Callable[[], None] = lambda: None
 
     @property
     def expires_at(self) -> datetime | None:
@@ -188,6 +190,14 @@ class Refresher:
         self, namespace: str, credentials: list[RegistryCredential]
     ) -> NamespaceResult:
         """Write one namespace, retrying retryable errors with bounded exponential backoff."""
+        try:
+            return self._refresh_one_with_retries(namespace, credentials)
+        finally:
+            self.on_progress()
+
+    def _refresh_one_with_retries(
+        self, namespace: str, credentials: list[RegistryCredential]
+    ) -> NamespaceResult:
         attempt = 0
         while True:
             attempt += 1

@@ -31,6 +31,7 @@ class Runner:
     ) -> None:
         self.refresher = refresher
         self.health = health or Health()
+        refresher.on_progress = self.health.beat
         self.clock = clock
         self.stop = stop or threading.Event()
         self.max_nap_s = max_nap_s

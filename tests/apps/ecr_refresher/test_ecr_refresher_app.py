@@ -13,6 +13,8 @@ import boto3
 import pytest
 from ecr_refresher.app import main
 from ecr_refresher.refresher import Refresher
+from ecr_refresher.runner import Runner
+from ecr_refresher.server import Health
 from fake_kube_api import FakeKubeApi
 from kubernetes import client
 
@@ -146,3 +148,19 @@ def test_metrics_count_failures_per_namespace_and_failing_gauge(
     assert sample("ecr_refresher_namespaces_failing") == 0
     assert sample("ecr_refresher_namespace_failures_total", {"namespace": "team-b"}) == 1
     assert sample("ecr_refresher_refresh_duration_seconds_count") == 2
+
+
+def test_liveness_follows_progress_of_a_long_refresh_pass(
+    fake_kube: FakeKubeApi, kube_url: str, make_refresher: Callable[..., Refresher]
+) -> None:
+    fake_kube.add_namespace("team-a")
+    refresher = make_refresher(ECR_REFRESHER_NAMESPACES="team-a")
+    health = Health(stale_after_s=0.2)
+    Runner(refresher, health)
+    refresher.fetch_token()
+    time.sleep(0.3)
+    assert not health.alive()  # nothing happened for longer than stale_after_s
+
+    refresher.refresh(["team-a"])  # each namespace written is a sign of life
+
+    assert health.alive()
