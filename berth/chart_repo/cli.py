@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 # `berth.cli` imports this module lazily (inside build_parser), so importing it back is no cycle.
+from botocore.exceptions import BotoCoreError
+
 from berth import cli as berth_cli
 from berth.chart_repo.errors import ChartRepoError
 from berth.config import Environment, load_environment, load_environment_file
@@ -34,6 +36,9 @@ def _run(action: Any, *args: Any, **kwargs: Any) -> Any:
         return action(*args, **kwargs)
     except (ChartRepoError, HelmError) as error:
         raise berth_cli.BerthError(str(error)) from None
+    except BotoCoreError as error:
+        # No credentials, no route to the endpoint, ...: botocore's message is one clear line.
+        raise berth_cli.BerthError(f"S3: {error}") from None
 
 
 def _publish(args: argparse.Namespace) -> int:

@@ -36,10 +36,11 @@ def delete_from_store(
     name: str,
     version: str,
     *,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     policy: RetryPolicy | None = None,
 ) -> DeleteSummary:
     """Remove NAME VERSION from the index (conditional write, retried), then its archive."""
+    out = sys.stdout if out is None else out
     label = f"{name} {version}"
     found_keys: list[str] = []
 
@@ -73,10 +74,11 @@ def delete_chart(
     name: str,
     version: str,
     *,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     client: Any | None = None,
 ) -> DeleteSummary:
     """`delete_from_store` on an environment's Helm repo bucket."""
+    out = sys.stdout if out is None else out
     store = store_for(env, client)
     print(f"Deleting {name} {version} from {store.location} ({env.name})", file=out)
     return delete_from_store(store, name, version, out=out)

@@ -149,10 +149,11 @@ def publish_packaged(
     *,
     force: bool = False,
     skip_existing: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     policy: RetryPolicy | None = None,
 ) -> PublishSummary:
     """Upload packaged charts, then add them to index.yaml in one conditional update."""
+    out = sys.stdout if out is None else out
     summary = PublishSummary(location=store.location)
     uploaded = upload_archives(
         store, charts, summary, force=force, skip_existing=skip_existing, out=out
@@ -188,7 +189,7 @@ def publish_charts(
     *,
     force: bool = False,
     skip_existing: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     client: Any | None = None,
     policy: RetryPolicy | None = None,
 ) -> PublishSummary:
@@ -197,6 +198,7 @@ def publish_charts(
     Everything is linted and packaged before anything is uploaded, so a lint error changes
     nothing. Returns the summary; `summary.ok` is False when a version was refused.
     """
+    out = sys.stdout if out is None else out
     dirs = list(chart_dirs) if chart_dirs else discover_charts()
     store = store_for(env, client)
     print(f"Publishing {len(dirs)} chart(s) to {store.location} ({env.name})", file=out)

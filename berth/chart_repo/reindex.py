@@ -204,9 +204,10 @@ def _without_duplicates(entries: list[Entry], summary: ReindexSummary) -> list[E
 
 
 def reindex_store(
-    store: ChartStore, *, out: TextIO = sys.stdout, policy: RetryPolicy | None = None
+    store: ChartStore, *, out: TextIO | None = None, policy: RetryPolicy | None = None
 ) -> ReindexSummary:
     """Bring index.yaml in line with the bucket's archives (conditional write, retried)."""
+    out = sys.stdout if out is None else out
     reindexer = _Reindexer(store)
     result = update_index(store, reindexer.rebuild, out=out, policy=policy)
     summary = reindexer.summary
@@ -227,9 +228,10 @@ def reindex_store(
 
 
 def reindex_repo(
-    env: Environment, *, out: TextIO = sys.stdout, client: Any | None = None
+    env: Environment, *, out: TextIO | None = None, client: Any | None = None
 ) -> ReindexSummary:
     """`reindex_store` on an environment's Helm repo bucket."""
+    out = sys.stdout if out is None else out
     store = store_for(env, client)
     print(f"Reindexing {store.location}/{INDEX_KEY} ({env.name})", file=out)
     return reindex_store(store, out=out)

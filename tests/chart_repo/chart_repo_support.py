@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import yaml
+
+from berth.chart_repo.publish import PackagedChart, publish_packaged
+from berth.chart_repo.store import ChartStore, RetryPolicy
 
 ChartFactory = Callable[..., Path]
 
@@ -43,3 +49,60 @@ def object_keys(s3: Any, bucket: str) -> list[str]:
 
 def read_index_text(s3: Any, bucket: str) -> str:
     return str(s3.get_object(Bucket=bucket, Key="index.yaml")["Body"].read().decode())
+
+
+class UnconditionalIndexStore(ChartStore):
+    """The control: read-modify-write of index.yaml without If-Match / If-None-Match."""
+
+    def _put_index(self, body: bytes, condition: dict[str, str]) -> Any:
+        return super()._put_index(body, {})
+
+
+@dataclass(frozen=True)
+class RaceTask:
+    """What one racing publisher process publishes, and where."""
+
+    endpoint: str
+    bucket: str
+    chart: PackagedChart
+    conditional: bool
+
+
+def publish_in_race(task: RaceTask, barrier: Any, results: Any) -> None:
+    """One publisher process: wait for the others, then publish one packaged chart."""
+    endpoint, bucket, chart, conditional = task.endpoint, task.bucket, task.chart, task.conditional
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    store_class = ChartStore if conditional else UnconditionalIndexStore
+    store = store_class(client, bucket)
+    barrier.wait(timeout=60)
+    # Many short retries: 16 writers contend, and a long backoff only slows the test.
+    policy = RetryPolicy(max_attempts=40, base_delay_s=0.02, max_delay_s=0.5)
+    summary = publish_packaged(store, [chart], out=io.StringIO(), policy=policy)
+    results.put((chart.label, summary.uploaded, summary.index_retries))
+
+
+class RequestLog:
+    """Every HTTP request a boto3 client sends (botocore `before-send` event): (method, path)."""
+
+    def __init__(self, client: Any) -> None:
+        self.requests: list[tuple[str, str]] = []
+        client.meta.events.register("before-send.s3", self._record)
+
+    def _record(self, request: Any, **_: Any) -> None:
+        path = request.url.split("?", 1)[0].split("/", 4)[-1]
+        self.requests.append((request.method, path))
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _ in self.requests if m == method)
+
+    def paths(self, method: str) -> list[str]:
+        return [p for m, p in self.requests if m == method]
+
+    def clear(self) -> None:
+        self.requests.clear()

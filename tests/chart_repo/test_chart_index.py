@@ -112,7 +112,8 @@ def test_parse_keeps_scalars_as_written() -> None:
     text = (
         b"apiVersion: v1\nentries:\n  demo:\n  - name: demo\n    version: 1.0.0\n"
         b"    appVersion: 1.10\n    created: 2026-11-22T10:00:00.123456789Z\n    deprecated: true\n"
-        b"    urls: [demo-1.0.0.tgz]\ngenerated: 2026-11-22T10:00:00Z\nserverInfo: {contextPath: /x}\n"
+        b"    urls: [demo-1.0.0.tgz]\ngenerated: 2026-11-22T10:00:00Z\n"
+        b"serverInfo: {contextPath: /x}\n"
     )
     index = parse_index(text)
     parsed = index.entries["demo"][0]

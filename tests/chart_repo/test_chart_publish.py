@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from chart_repo_support import ChartFactory, object_keys, read_index_text
 
 from berth import helm_sdk
 from berth.chart_repo.errors import ChartRepoError
@@ -16,17 +17,12 @@ from berth.chart_repo.index import parse_index, rfc3339_nano
 from berth.chart_repo.publish import package_chart, publish_charts, publish_packaged
 from berth.chart_repo.store import ChartStore, IndexConflictError, RetryPolicy, update_index
 from berth.config import Environment
-from chart_repo_support import ChartFactory, object_keys, read_index_text
 
 
 def test_publish_uploads_archive_with_digest_metadata_and_indexes_it(
-    env: Environment,
-    make_chart: ChartFactory,
-    s3: Any,
-    bucket: str,
-    out: io.StringIO,
-    tmp_path: Path,
+    env: Environment, make_chart: ChartFactory, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
+    out = io.StringIO()
     summary = publish_charts(env, [make_chart("demo", "0.1.0")], out=out)
 
     assert summary.uploaded == ["demo 0.1.0"]
@@ -128,19 +124,14 @@ def test_a_directory_without_chart_yaml_is_refused(env: Environment, tmp_path: P
     ids=["empty", "garbage", "configmap", "broken-entries"],
 )
 def test_a_corrupt_or_foreign_index_is_never_overwritten(
-    foreign: bytes,
-    env: Environment,
-    make_chart: ChartFactory,
-    s3: Any,
-    bucket: str,
-    out: io.StringIO,
+    foreign: bytes, env: Environment, make_chart: ChartFactory, s3: Any, bucket: str
 ) -> None:
     s3.put_object(Bucket=bucket, Key="index.yaml", Body=foreign)
 
     with pytest.raises(
-        ChartRepoError, match="index.yaml: not a Helm repository index .*; refusing to overwrite it"
+        ChartRepoError, match=r"index\.yaml: not a Helm repository index .*; refusing to overwrite"
     ):
-        publish_charts(env, [make_chart("demo", "0.1.0")], out=out)
+        publish_charts(env, [make_chart("demo", "0.1.0")], out=io.StringIO())
 
     assert s3.get_object(Bucket=bucket, Key="index.yaml")["Body"].read() == foreign
     versions = s3.list_object_versions(Bucket=bucket, Prefix="index.yaml")["Versions"]
