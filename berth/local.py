@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -117,14 +116,3 @@ class MotoServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def emulator_environment(endpoint_url: str, region: str) -> Iterator[dict[str, str]]:
-    """Environment variables that point boto3 (and anything reading AWS_ENDPOINT_URL) at the emulator."""
-    yield {
-        **EMULATOR_CREDENTIALS,
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_REGION": region,
-    }

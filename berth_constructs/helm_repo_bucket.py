@@ -58,6 +58,9 @@ class HelmRepoBucketProps:
     kms_key_arn: str | None = None
     # Let `terraform destroy` remove a bucket that still holds charts (emulator and tests only).
     allow_force_destroy: bool = False
+    # Leave out the conditional Deny statements (TLS only, publisher-only writes). Only for the
+    # emulator: moto ignores conditions, so a conditional Deny there denies every request.
+    omit_conditional_denies_for_emulator: bool = False
 
     def __post_init__(self) -> None:
         if not self.publisher_principals:
@@ -152,24 +155,25 @@ class HelmRepoBucket(Construct):
         )
 
         objects = f"{bucket.arn}/*"
+        denies = [
+            deny_insecure_transport(bucket.arn),
+            # Bucket-policy Allows do not stop same-account admins whose IAM policies allow
+            # s3:PutObject; this Deny makes "only CI pushes" hold for everyone.
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+            Statement(
+                sid="DenyChartWritesExceptPublishers",
+                effect="Deny",
+                actions=WRITE_OBJECT_ACTIONS,
+                resources=[objects],
+                principals={"AWS": ["*"]},
+                conditions=[Condition("ArnNotLike", "aws:PrincipalArn", props.publisher_principals)],
+            ),
+        ]
         document = policy_document(
             self,
             "policy-document",
             [
-                deny_insecure_transport(bucket.arn),
-                # Bucket-policy Allows do not stop same-account admins whose IAM policies allow
-                # s3:PutObject; this Deny makes "only CI pushes" hold for everyone.
-                # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
-                Statement(
-                    sid="DenyChartWritesExceptPublishers",
-                    effect="Deny",
-                    actions=WRITE_OBJECT_ACTIONS,
-                    resources=[objects],
-                    principals={"AWS": ["*"]},
-                    conditions=[
-                        Condition("ArnNotLike", "aws:PrincipalArn", props.publisher_principals)
-                    ],
-                ),
+                *([] if props.omit_conditional_denies_for_emulator else denies),
                 Statement(
                     sid="ReadCharts",
                     actions=READ_OBJECT_ACTIONS,

@@ -35,6 +35,7 @@ class EnvironmentStack(TerraformStack):
                 or [environment.account_root_arn],
                 noncurrent_version_expiration_days=environment.helm_repo.noncurrent_version_expiration_days,
                 allow_force_destroy=environment.emulator,
+                omit_conditional_denies_for_emulator=environment.emulator,
             ),
         )
         TerraformOutput(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -37,16 +39,21 @@ def aws_session(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Se
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
-    """Every environment's stack, synthesized once per session (per xdist worker), `//` stripped."""
-    import json
-
+def synth_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every environment's stack, synthesized once per session (per xdist worker) into a temp cdktf.out."""
     from berth.synth import synth_all
-    from tests.support.tfjson import strip_metadata
 
     outdir = tmp_path_factory.mktemp("cdktf.out")
-    names = synth_all(outdir=outdir)
+    synth_all(outdir=outdir)
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def synthesized(synth_outdir: Path) -> dict[str, dict[str, object]]:
+    """Each stack's cdk.tf.json by environment name, without cdktf's `//` metadata."""
+    from tests.support.tfjson import strip_metadata
+
     return {
-        name: strip_metadata(json.loads((outdir / "stacks" / name / "cdk.tf.json").read_text()))
-        for name in names
+        path.parent.name: strip_metadata(json.loads(path.read_text()))
+        for path in sorted(synth_outdir.glob("stacks/*/cdk.tf.json"))
     }

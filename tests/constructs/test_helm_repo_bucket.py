@@ -13,6 +13,7 @@ from berth_constructs.helm_repo_bucket import HelmRepoBucketProps
 from tests.support.tfjson import one_resource, policy_statements, principals, resources, statement
 
 ENVIRONMENTS = ["local", "uat", "prod"]
+REAL_ACCOUNTS = ["uat", "prod"]
 
 
 @pytest.fixture(params=ENVIRONMENTS)
@@ -51,8 +52,13 @@ def test_acls_are_disabled_by_bucket_owner_enforced(stack: dict[str, Any]) -> No
     assert resources(stack, "aws_s3_bucket_acl") == []
 
 
-def test_requests_without_tls_are_denied(stack: dict[str, Any]) -> None:
-    deny = statement(bucket_policy(stack), "DenyInsecureTransport")
+@pytest.fixture(params=REAL_ACCOUNTS)
+def real_stack(request: pytest.FixtureRequest, synthesized: dict[str, Any]) -> dict[str, Any]:
+    return synthesized[request.param]
+
+
+def test_requests_without_tls_are_denied(real_stack: dict[str, Any]) -> None:
+    deny = statement(bucket_policy(real_stack), "DenyInsecureTransport")
     assert deny["effect"] == "Deny"
     assert deny["actions"] == ["s3:*"]
     assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
@@ -71,7 +77,7 @@ def test_readers_may_get_and_list_and_default_to_the_account(stack: dict[str, An
     assert f"arn:aws:iam::{account}:root" in principals(listing)
 
 
-def test_only_publishers_may_put_objects(stack: dict[str, Any]) -> None:
+def test_only_publishers_are_allowed_to_put_objects(stack: dict[str, Any]) -> None:
     statements = bucket_policy(stack)
     publish = statement(statements, "PublishCharts")
     assert "s3:PutObject" in publish["actions"]
@@ -79,6 +85,11 @@ def test_only_publishers_may_put_objects(stack: dict[str, Any]) -> None:
     assert publishers and all(p.endswith("-chart-publisher") for p in publishers)
     writers = [s for s in statements if s["effect"] == "Allow" and "s3:PutObject" in s["actions"]]
     assert writers == [publish]
+
+
+def test_everyone_but_the_publishers_is_denied_writes(real_stack: dict[str, Any]) -> None:
+    statements = bucket_policy(real_stack)
+    publishers = principals(statement(statements, "PublishCharts"))
     # The explicit deny closes the door for same-account admins with broad IAM policies too.
     deny = statement(statements, "DenyChartWritesExceptPublishers")
     assert deny["effect"] == "Deny" and "s3:PutObject" in deny["actions"]
@@ -97,6 +108,12 @@ def test_noncurrent_versions_expire_after_the_configured_days(stack: dict[str, A
     days = {"local": 7, "uat": 30, "prod": 90}[request.node.callspec.params["stack"]]
     assert rule["status"] == "Enabled"
     assert rule["noncurrent_version_expiration"] == [{"noncurrent_days": days}]
+
+
+def test_only_the_emulator_leaves_out_the_conditional_denies(synthesized: dict[str, Any]) -> None:
+    # moto ignores policy conditions: a conditional Deny would deny every request there.
+    local_sids = {s["sid"] for s in bucket_policy(synthesized["local"])}
+    assert local_sids == {"ReadCharts", "ListCharts", "PublishCharts"}
 
 
 def test_only_the_emulator_bucket_may_be_force_destroyed(synthesized: dict[str, Any]) -> None:
