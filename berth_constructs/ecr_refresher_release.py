@@ -1,0 +1,278 @@
+"""EcrRefresherRelease: installs `charts/ecr-credential-refresher` on a cluster outside AWS.
+
+The refresher keeps an ECR docker login fresh in a pull secret in the target namespaces. Its AWS
+identity is either the role of `EcrRegistry(refresher=...)` (web identity through the cluster's
+OIDC issuer; the cluster needs the pod identity webhook to project the token) or, where the
+cluster has no OIDC issuer AWS can reach, an existing Secret with keys made OUTSIDE Terraform
+(`aws_credentials_secret`): Berth never creates access keys, since they would land in state.
+
+Values are typed (`RefresherValues` mirrors the chart's values.schema.json) and handed to
+`helm_release` as one YAML document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NotRequired, TypedDict
+
+import yaml
+from cdktf import AssetType, TerraformAsset, TerraformProvider, Token
+from cdktf_cdktf_provider_helm.release import Release
+from constructs import Construct
+
+from berth_constructs.ecr_registry import ContainerImage
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_DURATION = re.compile(r"^(?=.)(\d+h)?(\d+m)?(\d+s)?$")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][\w.+-]+)?$")
+
+
+def _is_value(text: str | None) -> bool:
+    """True for a literal string we can check; tokens (other resources' attributes) are not."""
+    return bool(text) and not Token.is_unresolved(text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChartSource:
+    """Where `helm_release` gets a chart: a local chart directory, or a pinned repository chart."""
+
+    # A chart directory on this machine (e.g. `charts/s3proxy`); copied into the synth output
+    # as a cdktf asset, so the stack does not depend on where it was synthesized.
+    path: Path | None = None
+    # Chart name in `repository` (with `repository` and `version`).
+    name: str | None = None
+    # Helm repository URL (`https://...` or `oci://...`).
+    repository: str | None = None
+    # Exact chart version; required with `repository` so a release never drifts.
+    version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            if self.name or self.repository or self.version:
+                raise ValueError("path: give a chart path OR name/repository/version, not both")
+            if not (self.path / "Chart.yaml").is_file():
+                raise ValueError(f"path: {self.path} is not a chart directory (no Chart.yaml)")
+            return
+        if not (self.name and self.repository and self.version):
+            raise ValueError("name: a repository chart needs name, repository and version")
+        if not self.repository.startswith(("https://", "oci://")):
+            raise ValueError(f"repository: {self.repository!r} must be an https:// or oci:// URL")
+        if not _SEMVER.match(self.version):
+            raise ValueError(f"version: {self.version!r} is not an exact chart version")
+
+    def locate(self, scope: Construct, id: str) -> tuple[str, str | None, str | None]:
+        """`(chart, repository, version)` for `Release(...)`; a local chart becomes an asset."""
+        if self.path is None:
+            return str(self.name), self.repository, self.version
+        asset = TerraformAsset(scope, id, path=str(self.path.resolve()), type=AssetType.DIRECTORY)
+        return asset.path, None, None
+
+
+class _Image(TypedDict):
+    repository: str
+    tag: str
+    digest: str
+    pullPolicy: str
+
+
+class _Aws(TypedDict):
+    region: str
+    registryIds: list[str]
+    existingSecret: str
+
+
+class _ServiceAccount(TypedDict):
+    create: bool
+    name: str
+    roleArn: str
+
+
+class _Targets(TypedDict):
+    namespaces: list[str]
+    selector: str
+    all: bool
+
+
+class _Builder(TypedDict):
+    enabled: bool
+    secretName: str
+    serviceAccount: str
+
+
+class RefresherValues(TypedDict):
+    """The values of `charts/ecr-credential-refresher` this construct sets (schema-checked)."""
+
+    image: _Image
+    imagePullSecrets: list[dict[str, str]]
+    aws: _Aws
+    serviceAccount: _ServiceAccount
+    pullSecret: dict[str, str]
+    targets: _Targets
+    patchServiceAccounts: list[str]
+    builder: _Builder
+    refreshMargin: str
+    logLevel: str
+    fullnameOverride: NotRequired[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcrRefresherReleaseProps:
+    # AWS region of the ECR registry (ECR logins are regional).
+    region: str
+    # The refresher image (`apps/ecr_refresher`), pinned by digest or immutable tag.
+    image: ContainerImage
+    # Where the chart comes from.
+    chart: ChartSource
+    # Target namespaces by name (RBAC: one Role per namespace; the safest mode).
+    target_namespaces: Sequence[str] = ()
+    # Or target namespaces by label selector, e.g. `ecr-pull=enabled` (RBAC: a ClusterRole).
+    target_namespace_selector: str = ""
+    # Or every namespace (RBAC: a ClusterRole writing the pull secret everywhere).
+    allow_all_namespaces: bool = False
+    # IAM role to assume by web identity (`EcrRegistry.refresher_role_arn`).
+    role_arn: str | None = None
+    # Or an existing Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, made outside Terraform.
+    aws_credentials_secret: str | None = None
+    # ECR registry (account) ids to log in to; empty means the credentials' own account.
+    registry_ids: Sequence[str] = ()
+    # Namespace of the release (and of the trust condition of `role_arn`).
+    namespace: str = "ecr-credential-refresher"
+    # ServiceAccount the chart creates (the `:sub` of the trust condition of `role_arn`).
+    service_account_name: str = "ecr-credential-refresher"
+    # Helm release name.
+    release_name: str = "ecr-credential-refresher"
+    # Let Helm create `namespace` if it does not exist.
+    create_namespace: bool = True
+    # Name of the dockerconfigjson secret written into each target namespace.
+    pull_secret_name: str = "ecr-pull"  # noqa: S105 - an object name, not a secret
+    # ServiceAccounts in each target namespace that get the pull secret, e.g. `["default"]`.
+    patch_service_accounts: Sequence[str] = ()
+    # Also maintain a basic-auth secret for Tekton/Knative builds.
+    enable_builder_secret: bool = False
+    # Name of the builder secret.
+    builder_secret_name: str = "ecr-creds"  # noqa: S105 - an object name, not a secret
+    # ServiceAccount (per target namespace) that gets the builder secret ("" = none).
+    builder_service_account: str = ""
+    # Pull secrets for the refresher's own image (it cannot use the secret it writes at boot).
+    image_pull_secrets: Sequence[str] = ()
+    # Refresh this long before the token expires (`30m`, `1h`).
+    refresh_margin: str = "30m"
+    # Refresher log level; it never logs tokens.
+    log_level: str = "INFO"
+    # Helm provider of the target cluster; None uses the stack's default helm provider.
+    provider: TerraformProvider | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:  # noqa: PLR0912 - one check per field, in field order
+        if not _REGION.match(self.region):
+            raise ValueError(f"region: {self.region!r} is not an AWS region")
+        modes = [bool(self.target_namespaces), bool(self.target_namespace_selector)]
+        if sum([*modes, self.allow_all_namespaces]) != 1:
+            raise ValueError(
+                "target_namespaces: choose exactly one of target_namespaces,"
+                " target_namespace_selector or allow_all_namespaces"
+            )
+        for namespace in (*self.target_namespaces, self.namespace):
+            if not _DNS_LABEL.match(namespace):
+                raise ValueError(f"target_namespaces: {namespace!r} is not a namespace name")
+        if (self.role_arn is None) == (self.aws_credentials_secret is None):
+            raise ValueError(
+                "role_arn: give exactly one AWS identity: role_arn (web identity) or"
+                " aws_credentials_secret (keys made outside Terraform)"
+            )
+        if self.role_arn and _is_value(self.role_arn) and not _ROLE_ARN.match(self.role_arn):
+            raise ValueError(f"role_arn: {self.role_arn!r} is not an IAM role ARN")
+        names = {
+            "aws_credentials_secret": [self.aws_credentials_secret or "x"],
+            "service_account_name": [self.service_account_name],
+            "release_name": [self.release_name],
+            "pull_secret_name": [self.pull_secret_name],
+            "patch_service_accounts": list(self.patch_service_accounts),
+            "builder_secret_name": [self.builder_secret_name],
+            "builder_service_account": [self.builder_service_account or "x"],
+            "image_pull_secrets": list(self.image_pull_secrets),
+        }
+        for field_name, values in names.items():
+            for value in values:
+                if not _DNS_SUBDOMAIN.match(value):
+                    raise ValueError(f"{field_name}: {value!r} is not a Kubernetes object name")
+        for registry_id in self.registry_ids:
+            if _is_value(registry_id) and not _ACCOUNT_ID.match(registry_id):
+                raise ValueError(f"registry_ids: {registry_id!r} is not a 12-digit account id")
+        if self.enable_builder_secret and self.builder_secret_name == self.pull_secret_name:
+            raise ValueError("builder_secret_name: must differ from pull_secret_name")
+        if not _DURATION.match(self.refresh_margin):
+            raise ValueError(f"refresh_margin: {self.refresh_margin!r} is not like 30m or 1h")
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError(f"log_level: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+
+
+def refresher_values(props: EcrRefresherReleaseProps) -> RefresherValues:
+    """The chart values for `props`; every key exists in the chart's values.schema.json."""
+    return {
+        "image": {
+            "repository": props.image.repository,
+            "tag": props.image.tag,
+            "digest": props.image.digest,
+            "pullPolicy": "IfNotPresent",
+        },
+        "imagePullSecrets": [{"name": name} for name in props.image_pull_secrets],
+        "aws": {
+            "region": props.region,
+            "registryIds": list(props.registry_ids),
+            "existingSecret": props.aws_credentials_secret or "",
+        },
+        "serviceAccount": {
+            "create": True,
+            "name": props.service_account_name,
+            "roleArn": props.role_arn or "",
+        },
+        "pullSecret": {"name": props.pull_secret_name},
+        "targets": {
+            "namespaces": list(props.target_namespaces),
+            "selector": props.target_namespace_selector,
+            "all": props.allow_all_namespaces,
+        },
+        "patchServiceAccounts": list(props.patch_service_accounts),
+        "builder": {
+            "enabled": props.enable_builder_secret,
+            "secretName": props.builder_secret_name,
+            "serviceAccount": props.builder_service_account,
+        },
+        "refreshMargin": props.refresh_margin,
+        "logLevel": props.log_level,
+    }
+
+
+class EcrRefresherRelease(Construct):
+    """Outputs: `release_name`, `release_namespace`, `pull_secret_name`, `values`."""
+
+    def __init__(self, scope: Construct, id: str, props: EcrRefresherReleaseProps) -> None:
+        super().__init__(scope, id)
+        self.values: RefresherValues = refresher_values(props)
+        chart, repository, version = props.chart.locate(self, "chart")
+        release = Release(
+            self,
+            "release",
+            chart=chart,
+            repository=repository,
+            version=version,
+            name=props.release_name,
+            namespace=props.namespace,
+            create_namespace=props.create_namespace,
+            values=[yaml.safe_dump(dict(self.values), sort_keys=True)],
+            # A failed install or upgrade rolls back instead of leaving a half-applied release.
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=5,
+            provider=props.provider,
+        )
+        self.release_name: str = release.name
+        self.release_namespace: str = release.namespace
+        self.pull_secret_name: str = props.pull_secret_name
