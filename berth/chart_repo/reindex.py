@@ -4,6 +4,11 @@ An entry is kept without downloading anything when its archive is still listed a
 recorded at upload (`x-amz-meta-digest`, read by HEAD) equals the entry's digest. Only archives
 that are new, changed, or carry no digest metadata are downloaded and read. helm-s3's reindex
 downloads every chart (hours to days on a large repository); this one reads what changed.
+
+HEADs are saved too: each run leaves `.berth/reindex-digests.json` (key -> ETag and digest). A
+listed archive whose ETag still equals the remembered one was not rewritten since, so its
+remembered digest stands without a HEAD. The file is only a hint: when it is missing, stale
+or unreadable, the archives are HEADed as usual. `verify` never relies on it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from berth.chart_repo.store import (
 from berth.config import Environment
 
 _DOWNLOAD_WORKERS = 4
+DIGEST_CACHE_KEY = ".berth/reindex-digests.json"
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class ReindexSummary:
     removed: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     downloaded: int = 0
+    # Archives whose digest needed a HEAD (the rest were known by ETag from the last reindex).
+    headed: int = 0
     written: bool = False
     retries: int = 0
 
@@ -68,7 +76,8 @@ class ReindexSummary:
         return (
             f"{self.location}: {self.kept} kept, {len(self.added)} added,"
             f" {len(self.refreshed)} refreshed, {len(self.removed)} removed,"
-            f" {len(self.ignored)} ignored, {self.downloaded} downloaded; {state}"
+            f" {len(self.ignored)} ignored, {self.headed} HEADed, {self.downloaded} downloaded;"
+            f" {state}"
         )
 
 
@@ -80,6 +89,34 @@ class _Reindexer:
         self.summary = ReindexSummary(location=store.location)
         self._digests: dict[tuple[str, str], str | None] = {}
         self._read: dict[tuple[str, str], ReadArchive] = {}
+        self._listed: dict[str, ListedArchive] = {}
+        self._remembered = self._load_remembered()
+        for key, (etag, digest) in self._remembered.items():
+            self._digests[(key, etag)] = digest
+
+    def _load_remembered(self) -> dict[str, tuple[str, str]]:
+        document = self.store.read_json(DIGEST_CACHE_KEY)
+        archives = document.get("archives") if isinstance(document, dict) else None
+        if not isinstance(archives, dict):
+            return {}
+        return {
+            key: (str(value["etag"]), str(value["digest"]))
+            for key, value in archives.items()
+            if isinstance(value, dict) and value.get("etag") and value.get("digest")
+        }
+
+    def remember(self) -> None:
+        """Save what this run learnt (key -> ETag, digest) for the next reindex."""
+        known: dict[str, tuple[str, str]] = {}
+        for key, listed in self._listed.items():
+            read = self._read.get((key, listed.etag))
+            digest = read.entry["digest"] if read and read.entry else None
+            digest = digest or self._digests.get((key, listed.etag))
+            if digest:
+                known[key] = (listed.etag, str(digest))
+        if known != self._remembered:
+            archives = {k: {"etag": e, "digest": d} for k, (e, d) in sorted(known.items())}
+            self.store.put_json(DIGEST_CACHE_KEY, {"archives": archives})
 
     def rebuild(self, index: RepoIndex) -> RepoIndex | None:
         """The index the bucket's archives call for, or None when `index` already is it.
@@ -88,28 +125,27 @@ class _Reindexer:
         a publish uploads its archive before it writes the index, so every archive the read
         index mentions is already listable and is never dropped by mistake.
         """
-        self.summary.added, self.summary.removed, self.summary.ignored = [], [], []
-        self.summary.refreshed = []
-        archives = self.store.list_archives()
+        self.summary.ignored = []
+        archives = self._listed = self.store.list_archives()
         kept, unverified = self._trusted_entries(index, archives)
         kept_keys = {entry_archive_key(e) for e in kept}
         to_read = [archives[k] for k in sorted(archives) if k not in kept_keys]
+        fresh = []
         for entry in self._read_new(to_read):
             previous = unverified.get(str(entry_archive_key(entry)))
             if previous is not None and previous.get("digest") == entry["digest"]:
                 # Same bytes as indexed (the archive just lacked digest metadata): keep `created`.
                 kept.append(_relative(previous, str(entry_archive_key(entry))))
-            elif previous is not None and _label(previous) == _label(entry):
-                self.summary.refreshed.append(_label(entry))
-                kept.append(entry)
             else:
-                self.summary.added.append(_label(entry))
-                kept.append(entry)
-        new_entries = _without_duplicates(kept, self.summary)
-        self.summary.kept = len(new_entries) - len(self.summary.added)
-        self.summary.removed = sorted(
-            {_label(e) for e in index.all_entries()} - {_label(e) for e in new_entries}
-        )
+                fresh.append(entry)
+        new_entries = _without_duplicates([*kept, *fresh], self.summary)
+        old_labels = {_label(e) for e in index.all_entries()}
+        fresh_ids = {id(e) for e in fresh}
+        fresh_labels = [_label(e) for e in new_entries if id(e) in fresh_ids]
+        self.summary.added = [label for label in fresh_labels if label not in old_labels]
+        self.summary.refreshed = [label for label in fresh_labels if label in old_labels]
+        self.summary.kept = len(new_entries) - len(fresh_labels)
+        self.summary.removed = sorted(old_labels - {_label(e) for e in new_entries})
         rebuilt = from_entries(new_entries, base=index)
         return None if same_entries(rebuilt, index) else rebuilt
 
@@ -136,6 +172,7 @@ class _Reindexer:
     def _head(self, listed: list[ListedArchive]) -> None:
         missing = [a for a in listed if (a.key, a.etag) not in self._digests]
         digests = self.store.archive_digests([a.key for a in missing])
+        self.summary.headed += len(missing)
         for archive in missing:
             self._digests[(archive.key, archive.etag)] = digests[archive.key]
 
@@ -210,6 +247,7 @@ def reindex_store(
     out = sys.stdout if out is None else out
     reindexer = _Reindexer(store)
     result = update_index(store, reindexer.rebuild, out=out, policy=policy)
+    reindexer.remember()
     summary = reindexer.summary
     summary.written, summary.retries = result.written, result.retries
     if not result.written:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -190,11 +191,11 @@ class ChartStore:
             raise ChartRepoError(self._describe(key, error)) from None
 
     def list_archives(self) -> dict[str, ListedArchive]:
-        """Every `.tgz` at the top of the bucket (where Berth puts archives)."""
+        """Every `.tgz` in the bucket (Berth puts them at the top; others may nest them)."""
         archives: dict[str, ListedArchive] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Delimiter="/"):
+            for page in paginator.paginate(Bucket=self.bucket):
                 for item in page.get("Contents", []):
                     if item["Key"].endswith(".tgz"):
                         archives[item["Key"]] = ListedArchive(
@@ -241,6 +242,29 @@ class ChartStore:
             raise ChartRepoError(self._describe(key, error)) from None
         body: bytes = response["Body"].read()
         return body
+
+    def read_json(self, key: str) -> Any | None:
+        """A small JSON object Berth keeps beside the charts; None when missing or unreadable."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return json.loads(body)
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise ChartRepoError(self._describe(key, error)) from None
+        except ValueError:
+            return None
+
+    def put_json(self, key: str, document: Any) -> None:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=json.dumps(document, sort_keys=True).encode(),
+                ContentType="application/json",
+            )
+        except ClientError as error:
+            raise ChartRepoError(self._describe(key, error)) from None
 
     def delete_archive(self, key: str) -> None:
         """Delete an archive (the versioned bucket keeps it as a noncurrent version)."""

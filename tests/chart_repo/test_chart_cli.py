@@ -63,12 +63,13 @@ def test_verify_reindex_delete_round_trip(
     assert code == 0
     # The copy holds demo 0.1.0 (Helm reads the version inside the archive): a duplicate.
     assert "ignored demo-0.2.0.tgz: duplicate of demo-0.1.0.tgz" in out
+    assert "  added " not in out
 
     code, out, _ = _run(capsys, "charts", "delete", "demo", "0.1.0", "--env", str(env_file))
     assert code == 0
     assert "demo 0.1.0: removed from index.yaml" in out
     s3.delete_object(Bucket=bucket, Key="demo-0.2.0.tgz")
-    assert object_keys(s3, bucket) == ["index.yaml"]
+    assert object_keys(s3, bucket) == [".berth/reindex-digests.json", "index.yaml"]
 
     code, out, _ = _run(capsys, "charts", "verify", "--env", str(env_file))
     assert (code, out) == (0, f"s3://{bucket}: index.yaml and archives agree\n")

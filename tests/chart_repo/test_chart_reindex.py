@@ -11,7 +11,7 @@ from chart_repo_support import ChartFactory, RequestLog, read_index_text
 
 from berth.chart_repo.delete import delete_from_store
 from berth.chart_repo.errors import ChartRepoError
-from berth.chart_repo.index import parse_index
+from berth.chart_repo.index import chart_entry, from_entries, parse_index, rfc3339_nano
 from berth.chart_repo.publish import (
     PackagedChart,
     PublishSummary,
@@ -76,7 +76,7 @@ def test_reindex_downloads_only_the_new_archive(
     assert log.paths("GET").count("new-1.0.0.tgz") == 1
     assert [p for p in log.paths("GET") if p.endswith(".tgz")] == ["new-1.0.0.tgz"]
     assert log.count("HEAD") == 3  # one per trusted entry, no download
-    assert log.paths("PUT") == ["index.yaml"]
+    assert log.paths("PUT") == ["index.yaml", ".berth/reindex-digests.json"]
     assert summary.downloaded == 1
     assert summary.kept == 3
     assert sorted(_index(s3, bucket).entries) == ["a", "b", "c", "new"]
@@ -89,9 +89,11 @@ def test_reindex_of_a_consistent_repo_writes_nothing(
     log = RequestLog(s3)
 
     summary = reindex_store(store, out=out)
+    again = reindex_store(store, out=out)
 
     assert not summary.written
-    assert log.count("PUT") == 0
+    assert not again.written
+    assert log.paths("PUT") == [".berth/reindex-digests.json"]  # remembered once, then nothing
     assert "already up to date" in out.getvalue()
 
 
@@ -214,3 +216,49 @@ def test_delete_of_an_unindexed_archive_removes_it(
     assert summary == type(summary)(label="a 1.0.0", removed_from_index=False,
                                     deleted_archive="a-1.0.0.tgz")  # fmt: skip
     assert verify_store(store) == []
+
+
+def test_reindex_keeps_entries_with_nested_relative_urls(
+    store: ChartStore, package: Any, s3: Any, bucket: str
+) -> None:
+    chart = package("nested", "1.0.0")
+    key = f"stable/{chart.key}"
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=chart.archive.read_bytes(), Metadata={"digest": chart.digest}
+    )
+    entry = chart_entry(chart.metadata, digest=chart.digest, created=rfc3339_nano(), url=key)
+    store.write_index(from_entries([entry]), None)
+
+    summary = reindex_store(store, out=io.StringIO())
+
+    assert (summary.kept, summary.removed, summary.written) == (1, [], False)
+    assert verify_store(store) == []
+
+
+def test_second_reindex_heads_only_archives_it_has_not_seen(
+    store: ChartStore, package: Any, s3: Any, bucket: str
+) -> None:
+    publish_packaged(store, [package("a", "1.0.0"), package("b", "1.0.0")], out=io.StringIO())
+    assert reindex_store(store, out=io.StringIO()).headed == 2  # first run: nothing remembered
+    _upload_only(store, package("new", "1.0.0"))
+    log = RequestLog(s3)
+
+    summary = reindex_store(store, out=io.StringIO())
+
+    assert summary.added == ["new 1.0.0"]
+    assert log.count("HEAD") == 0  # a, b known by ETag; "new" is downloaded, not HEADed
+    assert [p for p in log.paths("GET") if p.endswith(".tgz")] == ["new-1.0.0.tgz"]
+
+
+def test_remembered_digests_do_not_hide_a_replaced_archive(
+    store: ChartStore, package: Any, s3: Any, bucket: str
+) -> None:
+    publish_packaged(store, [package("a", "1.0.0", greeting="old")], out=io.StringIO())
+    reindex_store(store, out=io.StringIO())
+    replacement = package("a", "1.0.0", greeting="new")
+    s3.put_object(Bucket=bucket, Key="a-1.0.0.tgz", Body=replacement.archive.read_bytes())
+
+    summary = reindex_store(store, out=io.StringIO())
+
+    assert summary.refreshed == ["a 1.0.0"]
+    assert _index(s3, bucket).entries["a"][0]["digest"] == replacement.digest
