@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -63,18 +63,50 @@ class HelmRepoConfig(_Strict):
     _principals = field_validator("publisher_principals", "reader_principals")(_check_principals)
 
 
+class ClusterRemoteStateConfig(_Strict):
+    """The cluster's own Terraform state, read for its endpoint and CA."""
+
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    key: str = Field(min_length=1)
+    region: Region | None = None
+    # Output names in that state; the defaults are terraform-aws-modules/eks's.
+    endpoint_output: str = "cluster_endpoint"
+    certificate_authority_output: str = "cluster_certificate_authority_data"
+
+
 class ClusterConfig(_Strict):
     """The EKS cluster this environment's workloads run in."""
 
     # EKS cluster name.
     name: str = Field(min_length=1, max_length=100)
-    # OIDC issuer URL of the cluster (https://oidc.eks.REGION.amazonaws.com/id/ID).
+    # OIDC issuer URL of the cluster (https://oidc.eks.REGION.amazonaws.com/id/ID). Written here,
+    # not looked up, so reviewers read every IRSA trust condition in the synthesized JSON.
     oidc_issuer_url: str = Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")
+    # Where endpoint and CA come from: the EKS API by name, or the cluster's remote state.
+    facts_source: Literal["eks_api", "remote_state"] = "eks_api"
+    remote_state: ClusterRemoteStateConfig | None = None
+
+    @model_validator(mode="after")
+    def _remote_state_matches_source(self) -> ClusterConfig:
+        if self.facts_source == "remote_state" and self.remote_state is None:
+            raise ValueError("remote_state: required when facts_source is remote_state")
+        if self.facts_source == "eks_api" and self.remote_state is not None:
+            raise ValueError("remote_state: only read when facts_source is remote_state")
+        return self
 
     @property
     def oidc_issuer_host_path(self) -> str:
         """The issuer without its scheme: the prefix of IRSA condition keys."""
         return self.oidc_issuer_url.removeprefix("https://").rstrip("/")
+
+
+class DeployRoleConfig(_Strict):
+    """The role Terraform assumes to deploy this environment (operators and CI assume into it)."""
+
+    role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+    # Shows in CloudTrail as who deployed.
+    session_name: str = Field(default="berth-deploy", pattern=r"^[\w+=,.@-]{2,64}$")
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
 
 
 class StateBackendConfig(_Strict):
@@ -101,6 +133,8 @@ class Environment(_Strict):
     emulator: bool = False
     # Remote state; required unless `emulator` is true.
     state_backend: StateBackendConfig | None = None
+    # The role the AWS provider assumes; required unless `emulator` is true.
+    deploy_role: DeployRoleConfig | None = None
     cluster: ClusterConfig | None = None
     helm_repo: HelmRepoConfig
 
@@ -110,7 +144,18 @@ class Environment(_Strict):
             raise ValueError("state_backend: required for a real AWS account (only the emulator keeps local state)")
         if self.emulator and self.state_backend is not None:
             raise ValueError("state_backend: the emulator environment keeps local state; remove this block")
+        if not self.emulator and self.deploy_role is None:
+            raise ValueError("deploy_role: required for a real AWS account (Terraform assumes it)")
+        if self.emulator and (self.deploy_role is not None or self.cluster is not None):
+            raise ValueError("deploy_role: the emulator environment has no deploy role and no cluster")
         return self
+
+    @property
+    def oidc_provider_arn(self) -> str:
+        """The IAM OIDC provider of the cluster: the Federated principal of every IRSA trust."""
+        if self.cluster is None:
+            raise ValueError("cluster: this environment has no cluster")
+        return f"arn:aws:iam::{self.account_id}:oidc-provider/{self.cluster.oidc_issuer_host_path}"
 
     @property
     def default_tags(self) -> dict[str, str]:

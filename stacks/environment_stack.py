@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack, TerraformVariable
-from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
+from cdktf_cdktf_provider_aws.provider import (
+    AwsProvider,
+    AwsProviderAssumeRole,
+    AwsProviderDefaultTags,
+    AwsProviderEndpoints,
+)
 from constructs import Construct
 
 from berth.config import Environment
+from berth_constructs.eks_cluster_access import EksClusterAccess, EksClusterAccessProps
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
 
 # AWS services the stacks use; in the emulator environment each is pointed at moto.
@@ -24,6 +30,8 @@ class EnvironmentStack(TerraformStack):
         super().__init__(scope, environment.name)
         self._configure_backend(environment)
         self._configure_aws_provider(environment)
+        if environment.cluster is not None:
+            self._configure_cluster_access(environment)
 
         helm_repo = HelmRepoBucket(
             self,
@@ -72,8 +80,19 @@ class EnvironmentStack(TerraformStack):
         s3_backend.add_override("use_lockfile", True)
 
     def _configure_aws_provider(self, environment: Environment) -> None:
-        # The account guard needs the caller's account id, which the emulator is not asked for.
-        emulator_settings: dict[str, object] = {"allowed_account_ids": [environment.account_id]}
+        settings: dict[str, object] = {}
+        if environment.deploy_role is not None:
+            settings = {
+                # The account guard needs the caller's account id, which the emulator is not asked for.
+                "allowed_account_ids": [environment.account_id],
+                "assume_role": [
+                    AwsProviderAssumeRole(
+                        role_arn=environment.deploy_role.role_arn,
+                        session_name=environment.deploy_role.session_name,
+                        external_id=environment.deploy_role.external_id,
+                    )
+                ],
+            }
         if environment.emulator:
             endpoint = TerraformVariable(
                 self,
@@ -82,7 +101,7 @@ class EnvironmentStack(TerraformStack):
                 nullable=False,
                 description="URL of the AWS emulator (moto server) that `berth up` started",
             ).string_value
-            emulator_settings = {
+            settings = {
                 "endpoints": [AwsProviderEndpoints(**{s: endpoint for s in EMULATED_SERVICES})],
                 "skip_credentials_validation": True,
                 "skip_requesting_account_id": True,
@@ -94,5 +113,30 @@ class EnvironmentStack(TerraformStack):
             "aws",
             region=environment.region,
             default_tags=[AwsProviderDefaultTags(tags=environment.default_tags)],
-            **emulator_settings,  # type: ignore[arg-type]
+            **settings,  # type: ignore[arg-type]
+        )
+
+    def _configure_cluster_access(self, environment: Environment) -> None:
+        cluster = environment.cluster
+        assert cluster is not None
+        remote_state = cluster.remote_state
+        EksClusterAccess(
+            self,
+            "cluster",
+            EksClusterAccessProps(
+                cluster_name=cluster.name,
+                region=environment.region,
+                oidc_issuer_url=cluster.oidc_issuer_url,
+                facts_source=cluster.facts_source,
+                remote_state_bucket=remote_state.bucket if remote_state else None,
+                remote_state_key=remote_state.key if remote_state else None,
+                remote_state_region=remote_state.region if remote_state else None,
+                endpoint_output=remote_state.endpoint_output if remote_state else "cluster_endpoint",
+                certificate_authority_output=(
+                    remote_state.certificate_authority_output
+                    if remote_state
+                    else "cluster_certificate_authority_data"
+                ),
+                token_role_arn=environment.deploy_role.role_arn if environment.deploy_role else None,
+            ),
         )

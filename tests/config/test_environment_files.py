@@ -16,6 +16,7 @@ VALID = {
     "region": "eu-west-1",
     "name_prefix": "berth-uat",
     "state_backend": {"bucket": "state-bucket", "region": "eu-west-1"},
+    "deploy_role": {"role_arn": "arn:aws:iam::111111111111:role/deploy"},
     "helm_repo": {"publisher_principals": ["arn:aws:iam::111111111111:role/ci"]},
 }
 
@@ -56,6 +57,10 @@ def test_a_valid_file_loads_with_derived_names(tmp_path: Path) -> None:
         (with_changes(helm_repo={"publisher_principals": ["*"]}), "helm_repo.publisher_principals: '*' is not an IAM role"),
         (with_changes(helm_repo={"publisher_principals": ["arn:aws:iam::1:role/x"], "colour": 1}), "helm_repo.colour: unknown field"),
         (with_changes(state_backend=None), "state_backend: required for a real AWS account"),
+        (with_changes(deploy_role=None), "deploy_role: required for a real AWS account"),
+        (with_changes(deploy_role={"role_arn": "arn:aws:iam::111111111111:user/bob"}), "deploy_role.role_arn: String should match pattern"),
+        (with_changes(cluster={"name": "c", "oidc_issuer_url": "https://oidc.example/id/1", "facts_source": "remote_state"}), "cluster: remote_state: required when facts_source is remote_state"),
+        (with_changes(cluster={"name": "c", "oidc_issuer_url": "https://oidc.example/id/1", "facts_source": "kubeconfig"}), "cluster.facts_source: Input should be 'eks_api' or 'remote_state'"),
         (with_changes(tags={"Owner": 3}), "tags.Owner: Input should be a valid string"),
         (with_changes(cluster={"name": "c", "oidc_issuer_url": "http://insecure"}), "cluster.oidc_issuer_url: String should match pattern"),
         (with_changes(name="prod"), "name: 'prod' must match the file name 'uat'"),
@@ -69,6 +74,14 @@ def test_an_invalid_file_names_the_file_and_the_field(tmp_path: Path, document: 
         load_environment_file(path)
     assert str(raised.value).startswith(f"{path}: ")
     assert expected in str(raised.value)
+
+
+def test_the_oidc_provider_arn_is_derived_once_from_the_issuer(tmp_path: Path) -> None:
+    cluster = {"name": "c", "oidc_issuer_url": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC/"}
+    environment = load_environment_file(write(tmp_path, "uat", with_changes(cluster=cluster)))
+    assert environment.oidc_provider_arn == (
+        "arn:aws:iam::111111111111:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+    )
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

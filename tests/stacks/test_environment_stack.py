@@ -64,3 +64,59 @@ def test_outputs_are_described(synthesized: dict[str, Any], name: str) -> None:
     outputs = synthesized[name]["output"]
     for required in ("helm_repo_bucket_name", "helm_repo_bucket_arn", "helm_repo_bucket_region", "helm_repo_url"):
         assert outputs[required]["description"], required
+
+
+@pytest.mark.parametrize("name", ["uat", "prod"])
+def test_every_real_provider_assumes_the_environments_deploy_role(synthesized: dict[str, Any], name: str) -> None:
+    (provider,) = synthesized[name]["provider"]["aws"]
+    account = {"uat": "111111111111", "prod": "222222222222"}[name]
+    assert provider["assume_role"] == [
+        {"role_arn": f"arn:aws:iam::{account}:role/berth-{name}-deploy", "session_name": f"berth-{name}"}
+    ]
+
+
+def test_the_emulator_provider_assumes_no_role(synthesized: dict[str, Any]) -> None:
+    (provider,) = synthesized["local"]["provider"]["aws"]
+    assert "assume_role" not in provider
+    assert "helm" not in synthesized["local"]["provider"]
+    assert "kubernetes" not in synthesized["local"]["provider"]
+
+
+@pytest.mark.parametrize("name", ["uat", "prod"])
+def test_cluster_providers_authenticate_with_a_short_lived_exec_token(synthesized: dict[str, Any], name: str) -> None:
+    providers = synthesized[name]["provider"]
+    (kubernetes,) = providers["kubernetes"]
+    (helm,) = providers["helm"]
+    for connection, exec_block in ((kubernetes, kubernetes["exec"][0]), (helm["kubernetes"], helm["kubernetes"]["exec"])):
+        assert exec_block["command"] == "aws"
+        assert exec_block["args"][:2] == ["eks", "get-token"]
+        assert f"arn:aws:iam::{'111111111111' if name == 'uat' else '222222222222'}:role/berth-{name}-deploy" in exec_block["args"]
+        for forbidden in ("token", "config_path", "config_paths", "client_key", "password"):
+            assert forbidden not in connection, forbidden
+
+
+def test_no_token_or_kubeconfig_anywhere_in_the_json(synthesized: dict[str, Any]) -> None:
+    text = json.dumps(synthesized).lower()
+    for forbidden in ('"token":', "kubeconfig", '"config_path"', "bearer "):
+        assert forbidden not in text, forbidden
+
+
+def test_cluster_facts_from_the_eks_api_check_the_declared_oidc_issuer(synthesized: dict[str, Any]) -> None:
+    (cluster,) = synthesized["uat"]["data"]["aws_eks_cluster"].values()
+    assert cluster["name"] == "uat-eks"
+    (postcondition,) = cluster["lifecycle"]["postcondition"]
+    assert "identity[0].oidc[0].issuer" in postcondition["condition"]
+    assert "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE" in postcondition["condition"]
+    (kubernetes,) = synthesized["uat"]["provider"]["kubernetes"]
+    assert kubernetes["host"].startswith("${data.aws_eks_cluster.")
+
+
+def test_cluster_facts_from_remote_state_read_the_clusters_outputs(synthesized: dict[str, Any]) -> None:
+    prod = synthesized["prod"]
+    assert "aws_eks_cluster" not in prod.get("data", {})
+    (state,) = prod["data"]["terraform_remote_state"].values()
+    assert state["backend"] == "s3"
+    assert state["config"]["bucket"] == "platform-eks-state-222222222222"
+    (kubernetes,) = prod["provider"]["kubernetes"]
+    assert kubernetes["host"].endswith(".outputs.cluster_endpoint}")
+    assert "outputs.cluster_certificate_authority_data" in kubernetes["cluster_ca_certificate"]
