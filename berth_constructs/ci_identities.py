@@ -15,6 +15,7 @@ https://docs.github.com/en/actions/security-for-github-actions/security-hardenin
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import Token
@@ -41,6 +42,7 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/(?P<issuer>[^\s*?]+)$")
 _BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_OBJECT_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s*?]+$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _PARTITION = re.compile(r"^aws(-cn|-us-gov)?$")
@@ -72,6 +74,9 @@ class CiIdentitiesProps:
     state_kms_key_arn: str | None = None
     # Region of the state bucket when it differs from `region`.
     state_region: str | None = None
+    # Other Terraform states the deploy reads with the deployer's own credentials (the EKS
+    # cluster's `terraform_remote_state`), as S3 object ARNs: read-only, whole keys only.
+    readable_state_object_arns: Sequence[str] = ()
     # Token subject (after `repo:OWNER/REPO:`) allowed to publish charts.
     publisher_subject: str = "ref:refs/heads/main"
     # Token subject allowed to deploy; None means `environment:<environment_name>`.
@@ -120,6 +125,11 @@ class CiIdentitiesProps:
             raise ValueError(f"audience: {self.audience!r} must be a fixed, non-empty audience")
         self._check_subject("publisher_subject", self.publisher_subject)
         self._check_subject("deploy_subject", self.effective_deploy_subject)
+        self._check_resources()
+        self._check_oidc_provider()
+
+    def _check_resources(self) -> None:
+        """The ARNs and names the policies grant on: exact, never wildcards."""
         _check_arn(
             "helm_repo_bucket_arn", self.helm_repo_bucket_arn, _BUCKET_ARN, "an S3 bucket ARN"
         )
@@ -136,11 +146,15 @@ class CiIdentitiesProps:
             raise ValueError(
                 f"permissions_boundary_arn: {self.permissions_boundary_arn!r} is not an ARN"
             )
+        for arn in self.readable_state_object_arns:
+            if not _OBJECT_ARN.match(arn):
+                raise ValueError(
+                    f"readable_state_object_arns: {arn!r} is not an S3 object ARN (no wildcards)"
+                )
         if not _BUCKET_NAME.match(self.state_bucket):
             raise ValueError(f"state_bucket: {self.state_bucket!r} is not an S3 bucket name")
         if not self.state_key or self.state_key.startswith("/") or _WILDCARD.search(self.state_key):
             raise ValueError(f"state_key: {self.state_key!r} must be one object key (no wildcards)")
-        self._check_oidc_provider()
 
     def _check_subject(self, field: str, subject: str) -> None:
         if not _SUBJECT.match(subject):
@@ -337,6 +351,16 @@ class CiIdentities(Construct):
                 resources=[lock],
             ),
         ]
+        if props.readable_state_object_arns:
+            # `terraform_remote_state` data sources read with these credentials, not the deploy
+            # role's. (Only when given: a statement without resources must never be emitted.)
+            statements.append(
+                Statement(
+                    sid="ReadOtherStates",
+                    actions=["s3:GetObject"],
+                    resources=list(props.readable_state_object_arns),
+                )
+            )
         if props.state_kms_key_arn is not None:
             region = props.state_region or props.region
             statements.append(_kms_via_s3("UseStateKey", props.state_kms_key_arn, region))

@@ -26,6 +26,7 @@ STATE_KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-
 DEPLOY_ROLE_ARN = "arn:aws:iam::111111111111:role/berth-uat-deploy"
 PROD_DEPLOY_ROLE_ARN = "arn:aws:iam::222222222222:role/berth-prod-deploy"
 STATE_BUCKET = "berth-terraform-state-111111111111"
+CLUSTER_STATE_ARN = f"arn:aws:s3:::{STATE_BUCKET}/eks/uat.tfstate"
 
 VALID_PROPS: dict[str, Any] = {
     "repository": "acme/berth",
@@ -50,7 +51,15 @@ def stack() -> dict[str, Any]:
     app = cdktf.Testing.app()
     stack = cdktf.TerraformStack(app, "test")
     AwsProvider(stack, "aws", region="eu-west-1")
-    CiIdentities(stack, "strict", CiIdentitiesProps(**VALID_PROPS, state_kms_key_arn=STATE_KEY_ARN))
+    CiIdentities(
+        stack,
+        "strict",
+        CiIdentitiesProps(
+            **VALID_PROPS,
+            state_kms_key_arn=STATE_KEY_ARN,
+            readable_state_object_arns=[CLUSTER_STATE_ARN],
+        ),
+    )
     charts = S3Bucket(stack, "charts", bucket="berth-prod-helm-charts")
     key = KmsKey(stack, "charts-key", description="charts")
     CiIdentities(
@@ -228,6 +237,14 @@ def test_deployer_lists_only_its_state_key(stack: dict[str, Any]) -> None:
     assert _conditions(listing) == {"s3:prefix": ("StringEquals", ["berth/uat.tfstate"])}
 
 
+def test_deployer_only_reads_other_states_it_was_given(stack: dict[str, Any]) -> None:
+    read = statement(_permissions(stack, "berth-uat-deployer"), "ReadOtherStates")
+    assert read["actions"] == ["s3:GetObject"]
+    assert read["resources"] == [CLUSTER_STATE_ARN]
+    prod = _permissions(stack, "berth-prod-deployer")
+    assert "ReadOtherStates" not in [s["sid"] for s in prod]
+
+
 def test_deployer_uses_the_state_key_through_s3_only_when_given(stack: dict[str, Any]) -> None:
     uat = _permissions(stack, "berth-uat-deployer")
     key = statement(uat, "UseStateKey")
@@ -311,6 +328,10 @@ def test_only_the_two_roles_and_their_policies_are_created(stack: dict[str, Any]
             "deploy_role_arn: .* is not an IAM role",
         ),
         ({"state_key": "berth/*"}, "state_key: .* must be one object key"),
+        (
+            {"readable_state_object_arns": ["arn:aws:s3:::states/*"]},
+            "readable_state_object_arns: .* is not an S3 object ARN",
+        ),
         ({"state_bucket": "Bad_Bucket"}, "state_bucket: 'Bad_Bucket' is not an S3 bucket name"),
         ({"region": "europe"}, "region: 'europe' is not an AWS region"),
         ({"audience": "*"}, r"audience: '\*' must be a fixed"),
