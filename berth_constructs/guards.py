@@ -1,0 +1,236 @@
+"""Synth-time guards: a stack that breaks the tagging or bucket rules does not synthesize.
+
+`add_guards(stack)` adds one Aspect. When cdktf visits the stack it reads the stack's resolved
+Terraform JSON (what `cdk.tf.json` will hold) and adds an error annotation to every construct
+that breaks a rule; `App.synth()` then fails with all the messages. (`Testing.synth` does not
+fail on annotations: tests read them from `node.metadata`.)
+
+Rules:
+- Required tags come from the AWS provider's `default_tags`, which cover every taggable AWS
+  resource: every `aws` provider must carry each required key with a non-empty value and must
+  not list it in `ignore_tags`; a resource that sets its own `tags` may add keys but must not
+  blank or change a required one.
+- Every `aws_s3_bucket` needs, in the same stack, an `aws_s3_bucket_server_side_encryption_
+  configuration` and an `aws_s3_bucket_public_access_block` (all four settings on) that refer to
+  it (`${aws_s3_bucket.X.id}`, `.bucket`, or its literal name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jsii
+from cdktf import (
+    Annotations,
+    Aspects,
+    IAspect,
+    TerraformProvider,
+    TerraformResource,
+    TerraformStack,
+)
+from constructs import IConstruct
+
+# Keys every AWS resource must carry; berth.config always adds both to the default tags.
+REQUIRED_TAGS = ("Environment", "ManagedBy")
+PUBLIC_ACCESS_BLOCK_SETTINGS = (
+    "block_public_acls",
+    "block_public_policy",
+    "ignore_public_acls",
+    "restrict_public_buckets",
+)
+ENCRYPTION = "aws_s3_bucket_server_side_encryption_configuration"
+PUBLIC_ACCESS_BLOCK = "aws_s3_bucket_public_access_block"
+
+_BUCKET_REFERENCE = re.compile(r"^\$\{aws_s3_bucket\.([^.}]+)\.(id|bucket)\}$")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken rule: the offending block's logical id (None = the stack) and the message."""
+
+    logical_id: str | None
+    message: str
+
+
+def find_violations(stack: Mapping[str, Any], required_tags: Sequence[str]) -> list[Violation]:
+    """Every rule the stack's Terraform JSON breaks, in a stable order."""
+    return [
+        *_provider_tag_violations(stack, required_tags),
+        *_resource_tag_violations(stack, required_tags),
+        *_bucket_violations(stack),
+    ]
+
+
+def _aws_providers(stack: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(stack.get("provider", {}).get("aws", []))
+
+
+def _default_tags(provider: Mapping[str, Any]) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    for block in provider.get("default_tags") or []:
+        tags.update(block.get("tags") or {})
+    return tags
+
+
+def _resources(stack: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(type, logical id, config) for every resource block."""
+    return [
+        (resource_type, logical_id, config)
+        for resource_type, blocks in sorted(stack.get("resource", {}).items())
+        for logical_id, config in sorted(blocks.items())
+    ]
+
+
+def _provider_tag_violations(
+    stack: Mapping[str, Any], required_tags: Sequence[str]
+) -> list[Violation]:
+    providers = _aws_providers(stack)
+    has_aws_resources = any(t.startswith("aws_") for t, _, _ in _resources(stack))
+    if not providers:
+        if has_aws_resources:
+            return [Violation(None, "AWS resources without an aws provider carrying default_tags")]
+        return []
+    violations = []
+    for provider in providers:
+        name = f"aws.{provider['alias']}" if provider.get("alias") else "aws"
+        tags = _default_tags(provider)
+        missing = [key for key in required_tags if not tags.get(key)]
+        if missing:
+            violations.append(
+                Violation(
+                    f"provider:{name}",
+                    f"provider {name}: default_tags lack required tag(s) {', '.join(missing)}",
+                )
+            )
+        ignored: set[str] = set()
+        for block in provider.get("ignore_tags") or []:
+            ignored.update(block.get("keys") or [])
+        dropped = [key for key in required_tags if key in ignored]
+        if dropped:
+            violations.append(
+                Violation(
+                    f"provider:{name}",
+                    f"provider {name}: ignore_tags drops required tag(s) {', '.join(dropped)}",
+                )
+            )
+    return violations
+
+
+def _resource_tag_violations(
+    stack: Mapping[str, Any], required_tags: Sequence[str]
+) -> list[Violation]:
+    defaults = {
+        (f"aws.{p['alias']}" if p.get("alias") else "aws"): _default_tags(p)
+        for p in _aws_providers(stack)
+    }
+    violations = []
+    for resource_type, logical_id, config in _resources(stack):
+        tags = config.get("tags")
+        # A token (`${...}`) is decided at apply time; only literal maps can be judged here.
+        if not resource_type.startswith("aws_") or not isinstance(tags, dict):
+            continue
+        provider = str(config.get("provider", "aws")).strip("${}")
+        default = defaults.get(provider, {})
+        for key in required_tags:
+            if key in tags and tags[key] != default.get(key):
+                violations.append(
+                    Violation(
+                        logical_id,
+                        f"{resource_type} {logical_id}: tags override required tag {key} "
+                        f"({tags[key]!r} instead of the default {default.get(key)!r})",
+                    )
+                )
+    return violations
+
+
+def _bucket_violations(stack: Mapping[str, Any]) -> list[Violation]:
+    resources = _resources(stack)
+    buckets = {logical_id: config for t, logical_id, config in resources if t == "aws_s3_bucket"}
+
+    def protected(resource_type: str) -> dict[str, dict[str, Any]]:
+        """Bucket logical id -> the config of the `resource_type` block that refers to it."""
+        found = {}
+        for other_type, _, config in resources:
+            if other_type != resource_type:
+                continue
+            target = _bucket_of(str(config.get("bucket", "")), buckets)
+            if target is not None:
+                found[target] = config
+        return found
+
+    encrypted = protected(ENCRYPTION)
+    blocked = protected(PUBLIC_ACCESS_BLOCK)
+    violations = []
+    for logical_id in buckets:
+        if logical_id not in encrypted:
+            violations.append(
+                Violation(logical_id, f"aws_s3_bucket {logical_id}: no {ENCRYPTION} refers to it")
+            )
+        block = blocked.get(logical_id)
+        if block is None:
+            violations.append(
+                Violation(
+                    logical_id, f"aws_s3_bucket {logical_id}: no {PUBLIC_ACCESS_BLOCK} refers to it"
+                )
+            )
+            continue
+        off = [
+            setting for setting in PUBLIC_ACCESS_BLOCK_SETTINGS if block.get(setting) is not True
+        ]
+        if off:
+            violations.append(
+                Violation(
+                    logical_id,
+                    f"aws_s3_bucket {logical_id}: {PUBLIC_ACCESS_BLOCK} leaves "
+                    f"{', '.join(off)} off",
+                )
+            )
+    return violations
+
+
+def _bucket_of(reference: str, buckets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The logical id of the bucket a `bucket = ...` value names, if it is one of ours."""
+    match = _BUCKET_REFERENCE.match(reference)
+    if match:
+        return match.group(1) if match.group(1) in buckets else None
+    return next((lid for lid, config in buckets.items() if config.get("bucket") == reference), None)
+
+
+@jsii.implements(IAspect)
+class SecurityGuards:
+    """The Aspect behind `add_guards`; it acts once per stack, on the stack node."""
+
+    def __init__(self, required_tags: Sequence[str] = REQUIRED_TAGS) -> None:
+        self._required_tags = tuple(required_tags)
+
+    def visit(self, node: IConstruct) -> None:
+        if not TerraformStack.is_stack(node):
+            return
+        stack: TerraformStack = node  # type: ignore[assignment]
+        # Resolved JSON: references read as `${aws_s3_bucket.X.id}`, not as unresolved tokens.
+        violations = find_violations(stack.to_terraform(), self._required_tags)
+        by_logical_id = _constructs_by_logical_id(stack)
+        for violation in violations:
+            target = by_logical_id.get(violation.logical_id or "", stack)
+            Annotations.of(target).add_error(f"berth guard: {violation.message}")
+
+
+def _constructs_by_logical_id(stack: TerraformStack) -> dict[str, IConstruct]:
+    found: dict[str, IConstruct] = {}
+    for construct in stack.node.find_all():
+        if isinstance(construct, TerraformResource):
+            found[construct.friendly_unique_id] = construct
+        elif isinstance(construct, TerraformProvider):
+            alias = construct.alias
+            found[f"provider:{construct.terraform_resource_type}{f'.{alias}' if alias else ''}"] = (
+                construct
+            )
+    return found
+
+
+def add_guards(stack: TerraformStack, required_tags: Sequence[str] = REQUIRED_TAGS) -> None:
+    """Make `stack` refuse to synthesize when it breaks the tagging or bucket rules."""
+    Aspects.of(stack).add(SecurityGuards(required_tags))
