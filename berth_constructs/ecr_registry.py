@@ -59,6 +59,14 @@ _IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9.-]*(:\d+)?(/[a-z0-9][a-z0-9._-]*)*$")
 
 
+def kms_alias_name(name: str) -> str:
+    """`alias/<name>` with the characters KMS aliases refuse (such as `.`) replaced by `-`.
+
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html
+    """
+    return "alias/" + re.sub(r"[^A-Za-z0-9/_-]", "-", name)
+
+
 def _check_principals(field: str, principals: Sequence[str]) -> None:
     for principal in principals:
         if Token.is_unresolved(principal):
@@ -224,7 +232,7 @@ class EcrRegistry(Construct):
             KmsAlias(
                 self,
                 "kms-alias",
-                name=f"alias/ecr/{props.repository_name}",
+                name=kms_alias_name(f"ecr/{props.repository_name}"),
                 target_key_id=key.key_id,
             )
             kms_key_arn = key.arn

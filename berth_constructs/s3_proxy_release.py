@@ -46,7 +46,7 @@ from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
 from berth_constructs.ecr_refresher_release import ChartSource
-from berth_constructs.ecr_registry import ContainerImage
+from berth_constructs.ecr_registry import ContainerImage, kms_alias_name
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.policies import Condition, Statement, deny_insecure_transport, policy_document
 
@@ -365,7 +365,9 @@ class S3ProxyRelease(Construct):
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
             )
-            KmsAlias(self, "kms-alias", name=f"alias/{props.bucket_name}", target_key_id=key.key_id)
+            KmsAlias(
+                self, "kms-alias", name=kms_alias_name(props.bucket_name), target_key_id=key.key_id
+            )
             kms_key_arn = key.arn
         else:
             kms_key_arn = props.kms_key_arn

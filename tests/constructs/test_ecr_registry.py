@@ -18,6 +18,7 @@ from berth_constructs.ecr_registry import (
     EcrRegistry,
     EcrRegistryProps,
     RefresherTrust,
+    kms_alias_name,
 )
 from tests.support.tfjson import policy_statements, principals, resources, statement
 
@@ -114,6 +115,15 @@ def test_images_are_encrypted_with_a_rotated_dedicated_kms_key(stack: dict[str, 
     assert encryption["kms_key"].startswith("${aws_kms_key.")
     (key,) = resources(stack, "aws_kms_key")
     assert key["enable_key_rotation"] is True
+
+
+def test_the_dedicated_key_has_an_alias_named_after_the_repository(stack: dict[str, Any]) -> None:
+    (alias,) = resources(stack, "aws_kms_alias")
+    assert alias["name"] == "alias/ecr/berth/s3proxy"
+
+
+def test_kms_alias_names_replace_characters_kms_refuses() -> None:
+    assert kms_alias_name("ecr/team.a/app:x") == "alias/ecr/team-a/app-x"
 
 
 def test_a_given_kms_key_is_used_and_no_key_is_created(stack: dict[str, Any]) -> None:
