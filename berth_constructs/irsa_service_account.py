@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import (
@@ -98,6 +99,8 @@ class IrsaServiceAccount(Construct):
         super().__init__(scope, id)
         self._props = props
         self._statements: list[Statement] = []
+        self._policy: IamRolePolicy | None = None
+        self._service_account: ServiceAccountV1 | None = None
 
         trust = policy_document(
             self,
@@ -127,7 +130,7 @@ class IrsaServiceAccount(Construct):
         )
 
         if props.create_service_account:
-            ServiceAccountV1(
+            self._service_account = ServiceAccountV1(
                 self,
                 "service-account",
                 metadata=ServiceAccountV1Metadata(
@@ -169,4 +172,15 @@ class IrsaServiceAccount(Construct):
         self.node.try_remove_child("policy")
         self.node.try_remove_child("policy-document")
         document = policy_document(self, "policy-document", self._statements)
-        IamRolePolicy(self, "policy", role=self._role.id, name="grants", policy=document.json)
+        self._policy = IamRolePolicy(
+            self, "policy", role=self._role.id, name="grants", policy=document.json
+        )
+
+    def dependables(self) -> list[ITerraformDependable]:
+        """What a workload's release should `depends_on`: role, grants so far, ServiceAccount."""
+        found: list[ITerraformDependable] = [self._role]
+        if self._policy is not None:
+            found.append(self._policy)
+        if self._service_account is not None:
+            found.append(self._service_account)
+        return found
