@@ -10,7 +10,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from berth.chart_repo.errors import ChartRepoError
 from berth.config import ConfigError
+from berth.local import EmulatorError
+from berth.terraform import TerraformError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -24,7 +27,7 @@ class BerthError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here so `berth --help` stays fast and each task loads only what it needs.
-    from berth import commands_env, commands_local, commands_secret
+    from berth import commands_env, commands_local, commands_secret, review
     from berth.chart_repo import cli as chart_repo_cli
 
     parser = argparse.ArgumentParser(
@@ -32,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Berth: AWS and Kubernetes plumbing for an EKS estate, as cdktf stacks.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (commands_env, commands_local, commands_secret, chart_repo_cli):
+    for module in (commands_env, commands_local, commands_secret, chart_repo_cli, review):
         module.register(subparsers)
     return parser
 
@@ -43,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (ConfigError, BerthError) as error:
+    except (ConfigError, BerthError, ChartRepoError, TerraformError, EmulatorError) as error:
         print(f"berth: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -23,7 +23,6 @@ from berth.local import EMULATOR_CREDENTIALS, MotoServer
 from berth.terraform import run_terraform, terraform_environment
 
 LOCAL_ENVIRONMENT = "local"
-CHARTS_DIR = PROJECT_ROOT / "charts"
 
 
 @dataclass(frozen=True)
@@ -127,11 +126,10 @@ def _up(args: argparse.Namespace) -> int:
                 print(f"    {name} = {value}")
             os.environ.update({**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto.endpoint_url})
             started = _step(f"publishing charts/ to {outputs['helm_repo_url']}")
-            chart_dirs = sorted(path.parent for path in CHARTS_DIR.glob("*/Chart.yaml"))
-            publish_charts(local, chart_dirs, out=sys.stdout)
+            summary = publish_charts(local, out=sys.stdout)
             _done(started)
             started = _step("verifying the Helm repository (every entry has its archive and digest)")
-            problems = verify_repo(local)
+            problems = verify_repo(local) + [f"refused: {name}" for name in summary.refused]
             for problem in problems:
                 print(f"    problem: {problem}")
             _done(started)

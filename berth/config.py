@@ -119,6 +119,21 @@ class StateBackendConfig(_Strict):
     kms_key_id: str | None = None
 
 
+class CiConfig(_Strict):
+    """Roles CI (GitHub Actions) assumes through OIDC: no IAM user keys."""
+
+    # GitHub repository "owner/name" whose workflows may assume the roles.
+    repository: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+    # Token subject allowed to publish charts (after `repo:OWNER/REPO:`).
+    publisher_subject: str = "ref:refs/heads/main"
+    # Token subject allowed to deploy this environment; None means `environment:<name>`.
+    deploy_subject: str | None = None
+    # Create the account's GitHub OIDC provider (one per issuer per account); false: give its ARN.
+    create_oidc_provider: bool = True
+    # ARN of the account's existing GitHub OIDC provider, when create_oidc_provider is false.
+    oidc_provider_arn: str | None = None
+
+
 class Environment(_Strict):
     """One deployment target: an AWS account and region, and optionally an EKS cluster."""
 
@@ -137,17 +152,33 @@ class Environment(_Strict):
     deploy_role: DeployRoleConfig | None = None
     cluster: ClusterConfig | None = None
     helm_repo: HelmRepoConfig
+    # CI roles trusted through GitHub OIDC; None: no CI identities in this account.
+    ci: CiConfig | None = None
 
     @model_validator(mode="after")
     def _backend_matches_target(self) -> Environment:
         if not self.emulator and self.state_backend is None:
             raise ValueError("state_backend: required for a real AWS account (only the emulator keeps local state)")
+        if self.emulator and self.ci is not None:
+            raise ValueError("ci: CI identities need a real account (not the emulator)")
         if self.emulator and self.state_backend is not None:
             raise ValueError("state_backend: the emulator environment keeps local state; remove this block")
         if not self.emulator and self.deploy_role is None:
             raise ValueError("deploy_role: required for a real AWS account (Terraform assumes it)")
         if self.emulator and (self.deploy_role is not None or self.cluster is not None):
             raise ValueError("deploy_role: the emulator environment has no deploy role and no cluster")
+        return self
+
+    @model_validator(mode="after")
+    def _ci_needs_a_real_account(self) -> Environment:
+        if self.ci is None or self.state_backend is None:
+            return self
+        kms = self.state_backend.kms_key_id
+        if kms is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/", kms):
+            raise ValueError("state_backend.kms_key_id: must be a key ARN when ci is set (IAM grants need it)")
+        publisher = f"arn:aws:iam::{self.account_id}:role/{self.name_prefix}-chart-publisher"
+        if publisher not in self.helm_repo.publisher_principals:
+            raise ValueError(f"helm_repo.publisher_principals: must include the CI publisher role {publisher}")
         return self
 
     @property

@@ -12,6 +12,7 @@ from cdktf_cdktf_provider_aws.provider import (
 from constructs import Construct
 
 from berth.config import Environment
+from berth_constructs.ci_identities import CiIdentities, CiIdentitiesProps
 from berth_constructs.eks_cluster_access import EksClusterAccess, EksClusterAccessProps
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
 
@@ -62,6 +63,8 @@ class EnvironmentStack(TerraformStack):
             self, "helm_repo_url", value=helm_repo.repo_url,
             description="Repository URL for helm-s3 style clients; `berth charts publish` writes here",
         )
+        if environment.ci is not None:
+            self._configure_ci_identities(environment, helm_repo)
 
     def _configure_backend(self, environment: Environment) -> None:
         backend = environment.state_backend
@@ -139,4 +142,45 @@ class EnvironmentStack(TerraformStack):
                 ),
                 token_role_arn=environment.deploy_role.role_arn if environment.deploy_role else None,
             ),
+        )
+
+    def _configure_ci_identities(self, environment: Environment, helm_repo: HelmRepoBucket) -> None:
+        ci, backend, deploy_role = environment.ci, environment.state_backend, environment.deploy_role
+        assert ci is not None and backend is not None and deploy_role is not None  # config validates
+        cluster_state = environment.cluster.remote_state if environment.cluster else None
+        identities = CiIdentities(
+            self,
+            "ci",
+            CiIdentitiesProps(
+                repository=ci.repository,
+                environment_name=environment.name,
+                name_prefix=environment.name_prefix,
+                region=environment.region,
+                helm_repo_bucket_arn=helm_repo.bucket_arn,
+                helm_repo_kms_key_arn=helm_repo.kms_key_arn,
+                deploy_role_arn=deploy_role.role_arn,
+                state_bucket=backend.bucket,
+                state_key=environment.state_key,
+                state_region=backend.region,
+                state_kms_key_arn=backend.kms_key_id,
+                readable_state_object_arns=(
+                    [f"arn:aws:s3:::{cluster_state.bucket}/{cluster_state.key}"] if cluster_state else []
+                ),
+                publisher_subject=ci.publisher_subject,
+                deploy_subject=ci.deploy_subject,
+                create_oidc_provider=ci.create_oidc_provider,
+                oidc_provider_arn=ci.oidc_provider_arn,
+            ),
+        )
+        TerraformOutput(
+            self, "ci_publisher_role_arn", value=identities.publisher_role_arn,
+            description="Role CI assumes (GitHub OIDC) to publish charts; variable CI_PUBLISHER_ROLE_ARN",
+        )
+        TerraformOutput(
+            self, "ci_deployer_role_arn", value=identities.deployer_role_arn,
+            description="Role CI assumes (GitHub OIDC) to deploy this environment; variable CI_DEPLOYER_ROLE_ARN",
+        )
+        TerraformOutput(
+            self, "ci_oidc_provider_arn", value=identities.oidc_provider_arn,
+            description="The account's IAM OIDC provider for GitHub Actions",
         )
