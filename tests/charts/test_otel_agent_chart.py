@@ -255,23 +255,44 @@ def test_schema_rejects_unknown_keys_and_bad_values(path: str, value: Any) -> No
         render(_with(ci_values("default"), path, value))
 
 
-@pytest.mark.parametrize("field", ["region", "application", "environment", "profile"])
-@pytest.mark.parametrize("how", ["missing", "empty"])
-def test_schema_requires_every_appconfig_id(field: str, how: str) -> None:
-    values = ci_values("default")
-    broken = (
-        _without(values, f"appconfig.{field}")
-        if how == "missing"
-        else _with(values, f"appconfig.{field}", "")
-    )
-    with pytest.raises(helm_sdk.HelmError, match=field):
-        render(broken)
+REQUIRED_VALUES = [
+    "appconfig.region",
+    "appconfig.application",
+    "appconfig.environment",
+    "appconfig.profile",
+    "coralogix.domain",
+]
+
+
+@pytest.mark.parametrize("path", REQUIRED_VALUES)
+def test_required_value_left_empty_fails_the_install_naming_it(path: str) -> None:
+    # The schema allows "" (the chart's defaults, so `helm lint` passes for publishing); an install
+    # or upgrade fails in the templates with a message naming the value.
+    with pytest.raises(helm_sdk.HelmError, match=re.escape(f"{path} is required")):
+        render(_with(ci_values("default"), path, ""))
+
+
+@pytest.mark.parametrize("path", REQUIRED_VALUES)
+def test_schema_requires_every_required_key(path: str) -> None:
+    with pytest.raises(helm_sdk.HelmError, match=path.rsplit(".", 1)[-1]):
+        render(_without(ci_values("default"), path))
 
 
 def test_chart_defaults_alone_are_refused() -> None:
     # No AppConfig ids, no Coralogix domain, no IRSA role: nothing sensible to install.
-    with pytest.raises(helm_sdk.HelmError):
+    with pytest.raises(helm_sdk.HelmError, match=re.escape("serviceAccount.roleArn is required")):
         render({})
+    # With only the IRSA role given, the first empty AppConfig id is named.
+    role = {"serviceAccount": {"roleArn": "arn:aws:iam::123456789012:role/otel"}}
+    with pytest.raises(helm_sdk.HelmError, match=re.escape("appconfig.region is required")):
+        render(role)
+
+
+def test_chart_defaults_lint_clean() -> None:
+    # `berth charts publish` lints with the chart's own values.yaml: the empty required values
+    # must not fail the schema or the templates there.
+    report = helm_sdk.lint(CHART, strict=True)
+    assert report.errors == [] and report.warnings == []
 
 
 @pytest.mark.parametrize(
@@ -309,7 +330,7 @@ def test_notes_say_where_the_key_comes_from_and_how_to_roll() -> None:
 def test_chart_metadata_and_changelog() -> None:
     metadata = helm_sdk.chart_metadata(CHART)
     assert metadata["apiVersion"] == "v2"
-    assert metadata["version"] == "0.1.0"
+    assert metadata["version"] == "0.1.1"
     assert f"## {metadata['version']}" in (CHART / "CHANGELOG.md").read_text()
     values_text = (CHART / "values.yaml").read_text()
     assert yaml.safe_load(values_text)["image"]["tag"] == metadata["appVersion"]

@@ -100,17 +100,15 @@ seccompProfile:
 {{- end }}
 
 {{/*
-Invalid combinations that the schema cannot express.
+Invalid combinations that the schema cannot express, and required values left empty.
+The required values fail only an install or upgrade, with a message naming the value: `helm lint`
+renders with neither IsInstall nor IsUpgrade set, so the chart's own defaults (which leave them
+empty on purpose) stay lint-clean for publishing.
 */}}
 {{- define "otel-agent.validate" -}}
+{{- if or .Release.IsInstall .Release.IsUpgrade }}
 {{- if and .Values.serviceAccount.create (not .Values.serviceAccount.roleArn) (not (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn")) }}
 {{- fail "serviceAccount.roleArn is required when serviceAccount.create is true (IRSA: the fetch sidecar has no other credentials)" }}
-{{- end }}
-{{- if and .Values.serviceAccount.roleArn (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
-{{- fail "set the IRSA role in serviceAccount.roleArn or in serviceAccount.annotations, not both" }}
-{{- end }}
-{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.roleArn }}
-{{- fail "serviceAccount.roleArn has no effect when serviceAccount.create is false: annotate the existing ServiceAccount instead" }}
 {{- end }}
 {{- range $key := list "region" "application" "environment" "profile" }}
 {{- if not (get $.Values.appconfig $key) }}
@@ -119,5 +117,12 @@ Invalid combinations that the schema cannot express.
 {{- end }}
 {{- if not .Values.coralogix.domain }}
 {{- fail "coralogix.domain is required (e.g. eu2.coralogix.com)" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.serviceAccount.roleArn (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
+{{- fail "set the IRSA role in serviceAccount.roleArn or in serviceAccount.annotations, not both" }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.roleArn }}
+{{- fail "serviceAccount.roleArn has no effect when serviceAccount.create is false: annotate the existing ServiceAccount instead" }}
 {{- end }}
 {{- end }}
