@@ -42,11 +42,11 @@ lint: .venv/.synced
 	$(PIPENV) run ruff format --check .
 	$(PIPENV) run mypy
 
-test: setup
+test: setup lint
 	$(PIPENV) run pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: setup
-	$(PIPENV) run python -m bench
+	$(PIPENV) run python bench/synth_bench.py
 
 clean:
 	rm -rf cdktf.out .berth .pytest_cache .mypy_cache .ruff_cache

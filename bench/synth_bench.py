@@ -46,7 +46,12 @@ def main() -> int:
     baseline = statistics.median(_timed("pass") for _ in range(args.runs))
     rows: list[tuple[str, float]] = []
     for label, code in IMPORTS.items():
-        rows.append((f"import {label}", statistics.median(_timed(code) for _ in range(args.runs)) - baseline))
+        rows.append(
+            (
+                f"import {label}",
+                statistics.median(_timed(code) for _ in range(args.runs)) - baseline,
+            )
+        )
     with tempfile.TemporaryDirectory() as outdir:
         synth = f"from pathlib import Path; from berth.synth import synth_all; synth_all(outdir=Path({outdir!r}))"
         synth_times = [_timed(synth) for _ in range(args.runs)]
@@ -59,7 +64,9 @@ def main() -> int:
         print(f"{label:<48} {seconds:>9.2f}")
     print("-" * 58)
     verdict = "met" if synth_median < GOAL_SECONDS else "NOT met"
-    print(f"goal: full synth < {GOAL_SECONDS:.0f} s ({verdict}); python start-up {baseline:.2f} s excluded from imports")
+    print(
+        f"goal: full synth < {GOAL_SECONDS:.0f} s ({verdict}); python start-up {baseline:.2f} s excluded from imports"
+    )
     return 0
 
 

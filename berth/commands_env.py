@@ -8,16 +8,22 @@ from berth.config import load_all_environments
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    validate = subparsers.add_parser("validate", help="check every environments/*.yaml, write nothing")
+    validate = subparsers.add_parser(
+        "validate", help="check every environments/*.yaml, write nothing"
+    )
     validate.set_defaults(handler=_validate)
-    synth = subparsers.add_parser("synth", help="validate, then write cdktf.out/stacks/<env>/cdk.tf.json")
+    synth = subparsers.add_parser(
+        "synth", help="validate, then write cdktf.out/stacks/<env>/cdk.tf.json"
+    )
     synth.set_defaults(handler=_synth)
 
 
 def _validate(args: argparse.Namespace) -> int:
     for environment in load_all_environments():
         cluster = environment.cluster.name if environment.cluster else "no cluster"
-        print(f"ok  {environment.name:<8} account {environment.account_id}  {environment.region}  {cluster}")
+        print(
+            f"ok  {environment.name:<8} account {environment.account_id}  {environment.region}  {cluster}"
+        )
     return 0
 
 

@@ -33,11 +33,18 @@ class LocalDeployment:
     terraform_env: dict[str, str]
 
     def outputs(self) -> dict[str, str]:
-        result = run_terraform(["output", "-json"], self.stack_dir, self.terraform_env, capture=True)
+        result = run_terraform(
+            ["output", "-json"], self.stack_dir, self.terraform_env, capture=True
+        )
         return {name: value["value"] for name, value in json.loads(result.stdout).items()}
 
     def destroy(self) -> None:
-        run_terraform(["destroy", "-auto-approve", "-no-color"], self.stack_dir, self.terraform_env, capture=True)
+        run_terraform(
+            ["destroy", "-auto-approve", "-no-color"],
+            self.stack_dir,
+            self.terraform_env,
+            capture=True,
+        )
 
 
 def emulator_terraform_env(endpoint_url: str, region: str) -> dict[str, str]:
@@ -52,26 +59,37 @@ def emulator_terraform_env(endpoint_url: str, region: str) -> dict[str, str]:
     )
 
 
-def apply_local_stack(stack_dir: Path, endpoint_url: str, region: str, state_path: Path) -> LocalDeployment:
+def apply_local_stack(
+    stack_dir: Path, endpoint_url: str, region: str, state_path: Path
+) -> LocalDeployment:
     """`terraform init` + `apply` of a synthesized emulator stack, with state kept at `state_path`."""
     env = emulator_terraform_env(endpoint_url, region)
     run_terraform(
         ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config=path={state_path}"],
-        stack_dir, env, capture=True,
+        stack_dir,
+        env,
+        capture=True,
     )
-    run_terraform(["apply", "-auto-approve", "-input=false", "-no-color"], stack_dir, env, capture=True)
+    run_terraform(
+        ["apply", "-auto-approve", "-input=false", "-no-color"], stack_dir, env, capture=True
+    )
     return LocalDeployment(stack_dir=stack_dir, terraform_env=env)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = subparsers.add_parser(
-        "up", help="the main job: deploy `local` on the embedded AWS emulator and publish the charts"
+        "up",
+        help="the main job: deploy `local` on the embedded AWS emulator and publish the charts",
     )
-    up.add_argument("--keep-running", action="store_true",
-                    help="leave the emulator and the deployment up until Ctrl-C, then tear down")
+    up.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the emulator and the deployment up until Ctrl-C, then tear down",
+    )
     up.set_defaults(handler=_up)
     emulator = subparsers.add_parser(
-        "emulator", help="run the AWS emulator in the foreground and print the variables that point at it"
+        "emulator",
+        help="run the AWS emulator in the foreground and print the variables that point at it",
     )
     emulator.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
     emulator.set_defaults(handler=_emulator)
@@ -92,7 +110,9 @@ def _local_environment(environments: list[Environment]) -> Environment:
     for environment in environments:
         if environment.name == LOCAL_ENVIRONMENT:
             return environment
-    raise BerthError(f"environments/{LOCAL_ENVIRONMENT}.yaml: the embedded default environment is missing")
+    raise BerthError(
+        f"environments/{LOCAL_ENVIRONMENT}.yaml: the embedded default environment is missing"
+    )
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -117,7 +137,10 @@ def _up(args: argparse.Namespace) -> int:
         _done(started)
         started = _step("terraform init + apply of the `local` stack (S3 lifecycle waits ~1 min)")
         deployment = apply_local_stack(
-            stack_dir(LOCAL_ENVIRONMENT), moto.endpoint_url, local.region, work / "terraform.tfstate"
+            stack_dir(LOCAL_ENVIRONMENT),
+            moto.endpoint_url,
+            local.region,
+            work / "terraform.tfstate",
         )
         _done(started)
         try:
@@ -128,7 +151,9 @@ def _up(args: argparse.Namespace) -> int:
             started = _step(f"publishing charts/ to {outputs['helm_repo_url']}")
             summary = publish_charts(local, out=sys.stdout)
             _done(started)
-            started = _step("verifying the Helm repository (every entry has its archive and digest)")
+            started = _step(
+                "verifying the Helm repository (every entry has its archive and digest)"
+            )
             problems = verify_repo(local) + [f"refused: {name}" for name in summary.refused]
             for problem in problems:
                 print(f"    problem: {problem}")
@@ -155,10 +180,17 @@ def _emulator(args: argparse.Namespace) -> int:
     region = _local_environment(load_all_environments()).region
     with MotoServer(port=args.port) as moto:
         env = emulator_terraform_env(moto.endpoint_url, region)
-        exports = {key: env[key] for key in (
-            *EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_REGION", "TF_VAR_emulator_endpoint",
-            "TF_CLI_CONFIG_FILE", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION",
-        )}
+        exports = {
+            key: env[key]
+            for key in (
+                *EMULATOR_CREDENTIALS,
+                "AWS_ENDPOINT_URL",
+                "AWS_REGION",
+                "TF_VAR_emulator_endpoint",
+                "TF_CLI_CONFIG_FILE",
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION",
+            )
+        }
         env_file = PROJECT_ROOT / ".berth" / "emulator.env"
         env_file.write_text("".join(f"export {key}={value}\n" for key, value in exports.items()))
         print(f"AWS emulator listening on {moto.endpoint_url}. In another shell:\n")

@@ -24,7 +24,10 @@ def environments_dir() -> Path:
     configured = os.environ.get(ENVIRONMENTS_ENV)
     return Path(configured) if configured else PROJECT_ROOT / "environments"
 
-_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$")
+
+_IAM_PRINCIPAL_ARN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$"
+)
 _NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
@@ -158,15 +161,21 @@ class Environment(_Strict):
     @model_validator(mode="after")
     def _backend_matches_target(self) -> Environment:
         if not self.emulator and self.state_backend is None:
-            raise ValueError("state_backend: required for a real AWS account (only the emulator keeps local state)")
+            raise ValueError(
+                "state_backend: required for a real AWS account (only the emulator keeps local state)"
+            )
         if self.emulator and self.ci is not None:
             raise ValueError("ci: CI identities need a real account (not the emulator)")
         if self.emulator and self.state_backend is not None:
-            raise ValueError("state_backend: the emulator environment keeps local state; remove this block")
+            raise ValueError(
+                "state_backend: the emulator environment keeps local state; remove this block"
+            )
         if not self.emulator and self.deploy_role is None:
             raise ValueError("deploy_role: required for a real AWS account (Terraform assumes it)")
         if self.emulator and (self.deploy_role is not None or self.cluster is not None):
-            raise ValueError("deploy_role: the emulator environment has no deploy role and no cluster")
+            raise ValueError(
+                "deploy_role: the emulator environment has no deploy role and no cluster"
+            )
         return self
 
     @model_validator(mode="after")
@@ -175,10 +184,14 @@ class Environment(_Strict):
             return self
         kms = self.state_backend.kms_key_id
         if kms is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/", kms):
-            raise ValueError("state_backend.kms_key_id: must be a key ARN when ci is set (IAM grants need it)")
+            raise ValueError(
+                "state_backend.kms_key_id: must be a key ARN when ci is set (IAM grants need it)"
+            )
         publisher = f"arn:aws:iam::{self.account_id}:role/{self.name_prefix}-chart-publisher"
         if publisher not in self.helm_repo.publisher_principals:
-            raise ValueError(f"helm_repo.publisher_principals: must include the CI publisher role {publisher}")
+            raise ValueError(
+                f"helm_repo.publisher_principals: must include the CI publisher role {publisher}"
+            )
         return self
 
     @property
@@ -226,7 +239,9 @@ def parse_environment(path: Path, document: Any) -> Environment:
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of fields, got {type(document).__name__}")
     if document.get("name", path.stem) != path.stem:
-        raise ConfigError(f"{path}: name: {document['name']!r} must match the file name {path.stem!r}")
+        raise ConfigError(
+            f"{path}: name: {document['name']!r} must match the file name {path.stem!r}"
+        )
     try:
         return Environment.model_validate({"name": path.stem, **document})
     except ValidationError as error:
@@ -280,4 +295,3 @@ def _display_path(path: Path) -> Path:
         return path.resolve().relative_to(Path.cwd())
     except ValueError:
         return path
-

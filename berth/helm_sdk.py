@@ -40,7 +40,9 @@ class LintReport:
         return not self.errors
 
 
-def lint(chart_dir: Path, values: dict[str, Any] | None = None, *, strict: bool = False) -> LintReport:
+def lint(
+    chart_dir: Path, values: dict[str, Any] | None = None, *, strict: bool = False
+) -> LintReport:
     sdk = _sdk()
     try:
         report = sdk.lint(str(chart_dir), values, strict=strict)
@@ -98,7 +100,11 @@ def render(
     """
     sdk = _sdk()
     try:
-        loaded = sdk.Chart.load_archive(chart) if isinstance(chart, bytes) else sdk.Chart.load(str(chart))
+        loaded = (
+            sdk.Chart.load_archive(chart)
+            if isinstance(chart, bytes)
+            else sdk.Chart.load(str(chart))
+        )
         loaded.validate_schema(values or {})
         rendered: dict[str, str] = loaded.render(
             values or {}, name=release_name, namespace=namespace, is_install=True
@@ -120,7 +126,9 @@ def render_notes(chart: Path, values: dict[str, Any] | None = None, **kwargs: st
     return next((text for path, text in rendered.items() if path.endswith("NOTES.txt")), "")
 
 
-def fetch_index(repo_url: str, *, username: str | None = None, password: str | None = None) -> dict[str, Any]:
+def fetch_index(
+    repo_url: str, *, username: str | None = None, password: str | None = None
+) -> dict[str, Any]:
     """Download and parse a repository's index.yaml the way a Helm client does."""
     sdk = _sdk()
     try:

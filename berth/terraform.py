@@ -24,8 +24,28 @@ AWS_PROVIDER_PATH = Path("registry.terraform.io", "hashicorp", "aws")
 WORK_DIR = PROJECT_ROOT / ".berth"
 
 # Folders not worth walking into when looking for a mirror: virtual or huge file systems.
-_SKIP_DIRS = frozenset({"proc", "sys", "dev", "run", "tmp", "var", "usr", "lib", "lib64", "bin", "sbin",
-                        "boot", "etc", "snap", "node_modules", ".git", ".venv", "__pycache__"})
+_SKIP_DIRS = frozenset(
+    {
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "var",
+        "usr",
+        "lib",
+        "lib64",
+        "bin",
+        "sbin",
+        "boot",
+        "etc",
+        "snap",
+        "node_modules",
+        ".git",
+        ".venv",
+        "__pycache__",
+    }
+)
 _DISCOVERY_DEPTH = 4
 
 
@@ -35,7 +55,9 @@ class TerraformError(RuntimeError):
 
 def platform_dir() -> str:
     machine = platform.machine().lower()
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        machine, machine
+    )
     return f"{platform.system().lower()}_{arch}"
 
 
@@ -72,7 +94,9 @@ def _walk(root: Path, depth: int) -> Iterator[Path]:
         level = next_level
 
 
-def discover_provider_mirror(version: str = AWS_PROVIDER_VERSION, search_root: Path = Path("/")) -> Path:
+def discover_provider_mirror(
+    version: str = AWS_PROVIDER_VERSION, search_root: Path = Path("/")
+) -> Path:
     """The filesystem mirror holding hashicorp/aws `version` for this platform."""
     configured = os.environ.get(MIRROR_ENV)
     if configured:
@@ -86,7 +110,9 @@ def discover_provider_mirror(version: str = AWS_PROVIDER_VERSION, search_root: P
         if _holds_aws_provider(candidate, version):
             return candidate
     for folder in _walk(search_root, _DISCOVERY_DEPTH):
-        if folder.name == AWS_PROVIDER_PATH.parts[0] and _holds_aws_provider(folder.parent, version):
+        if folder.name == AWS_PROVIDER_PATH.parts[0] and _holds_aws_provider(
+            folder.parent, version
+        ):
             return folder.parent
     raise TerraformError(
         f"no Terraform filesystem mirror with hashicorp/aws {version} found; set {MIRROR_ENV} to the"
@@ -138,5 +164,7 @@ def run_terraform(
     )
     if result.returncode != 0:
         tail = "\n".join(((result.stderr or "") + (result.stdout or "")).strip().splitlines()[-15:])
-        raise TerraformError(f"terraform {args[0]} failed in {cwd} (exit {result.returncode})\n{tail}")
+        raise TerraformError(
+            f"terraform {args[0]} failed in {cwd} (exit {result.returncode})\n{tail}"
+        )
     return result

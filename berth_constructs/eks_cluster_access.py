@@ -45,7 +45,9 @@ class EksClusterAccessProps:
     token_role_arn: str | None = None
 
     def __post_init__(self) -> None:
-        if self.facts_source == "remote_state" and not (self.remote_state_bucket and self.remote_state_key):
+        if self.facts_source == "remote_state" and not (
+            self.remote_state_bucket and self.remote_state_key
+        ):
             raise ValueError("remote_state_bucket: remote_state facts need a bucket and a key")
         if self.facts_source == "eks_api" and (self.remote_state_bucket or self.remote_state_key):
             raise ValueError("remote_state_bucket: only used when facts_source is 'remote_state'")
@@ -91,7 +93,14 @@ class EksClusterAccess(Construct):
             endpoint = state.get_string(props.endpoint_output)
             certificate_authority = state.get_string(props.certificate_authority_output)
 
-        token_args = ["eks", "get-token", "--cluster-name", props.cluster_name, "--region", props.region]
+        token_args = [
+            "eks",
+            "get-token",
+            "--cluster-name",
+            props.cluster_name,
+            "--region",
+            props.region,
+        ]
         if props.token_role_arn:
             token_args += ["--role-arn", props.token_role_arn]
         ca_certificate = Fn.base64decode(certificate_authority)
@@ -101,7 +110,9 @@ class EksClusterAccess(Construct):
             "kubernetes",
             host=endpoint,
             cluster_ca_certificate=ca_certificate,
-            exec=[KubernetesProviderExec(api_version=EXEC_API_VERSION, command="aws", args=token_args)],
+            exec=[
+                KubernetesProviderExec(api_version=EXEC_API_VERSION, command="aws", args=token_args)
+            ],
         )
         HelmProvider(
             self,
@@ -109,7 +120,9 @@ class EksClusterAccess(Construct):
             kubernetes=HelmProviderKubernetes(
                 host=endpoint,
                 cluster_ca_certificate=ca_certificate,
-                exec=HelmProviderKubernetesExec(api_version=EXEC_API_VERSION, command="aws", args=token_args),
+                exec=HelmProviderKubernetesExec(
+                    api_version=EXEC_API_VERSION, command="aws", args=token_args
+                ),
             ),
         )
         self.cluster_endpoint = endpoint

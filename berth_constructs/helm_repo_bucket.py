@@ -66,10 +66,14 @@ class HelmRepoBucketProps:
         if not self.publisher_principals:
             raise ValueError("publisher_principals: at least one publisher is required")
         if not self.reader_principals:
-            raise ValueError("reader_principals: at least one reader is required (e.g. the account root)")
+            raise ValueError(
+                "reader_principals: at least one reader is required (e.g. the account root)"
+            )
         for principal in (*self.publisher_principals, *self.reader_principals):
             if principal == "*" or not principal.startswith("arn:"):
-                raise ValueError(f"principals: {principal!r} is not an IAM ARN; public access is not offered")
+                raise ValueError(
+                    f"principals: {principal!r} is not an IAM ARN; public access is not offered"
+                )
         if not 1 <= self.noncurrent_version_expiration_days <= 3650:
             raise ValueError("noncurrent_version_expiration_days: must be between 1 and 3650")
 
@@ -166,7 +170,9 @@ class HelmRepoBucket(Construct):
                 actions=WRITE_OBJECT_ACTIONS,
                 resources=[objects],
                 principals={"AWS": ["*"]},
-                conditions=[Condition("ArnNotLike", "aws:PrincipalArn", props.publisher_principals)],
+                conditions=[
+                    Condition("ArnNotLike", "aws:PrincipalArn", props.publisher_principals)
+                ],
             ),
         ]
         document = policy_document(

@@ -45,7 +45,9 @@ class Statement:
         return not self.actions or (bool(self.principals) and not any(self.principals.values()))
 
 
-def policy_document(scope: Construct, id: str, statements: Sequence[Statement]) -> DataAwsIamPolicyDocument:
+def policy_document(
+    scope: Construct, id: str, statements: Sequence[Statement]
+) -> DataAwsIamPolicyDocument:
     """A policy document holding every non-empty statement, in the order given."""
     kept = [statement for statement in statements if not statement.is_empty]
     if not kept:

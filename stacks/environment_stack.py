@@ -48,19 +48,27 @@ class EnvironmentStack(TerraformStack):
             ),
         )
         TerraformOutput(
-            self, "helm_repo_bucket_name", value=helm_repo.bucket_name,
+            self,
+            "helm_repo_bucket_name",
+            value=helm_repo.bucket_name,
             description="S3 bucket holding the Helm chart repository",
         )
         TerraformOutput(
-            self, "helm_repo_bucket_arn", value=helm_repo.bucket_arn,
+            self,
+            "helm_repo_bucket_arn",
+            value=helm_repo.bucket_arn,
             description="ARN of the Helm chart repository bucket",
         )
         TerraformOutput(
-            self, "helm_repo_bucket_region", value=helm_repo.bucket_region,
+            self,
+            "helm_repo_bucket_region",
+            value=helm_repo.bucket_region,
             description="Region of the Helm chart repository bucket",
         )
         TerraformOutput(
-            self, "helm_repo_url", value=helm_repo.repo_url,
+            self,
+            "helm_repo_url",
+            value=helm_repo.repo_url,
             description="Repository URL for helm-s3 style clients; `berth charts publish` writes here",
         )
         if environment.ci is not None:
@@ -134,19 +142,29 @@ class EnvironmentStack(TerraformStack):
                 remote_state_bucket=remote_state.bucket if remote_state else None,
                 remote_state_key=remote_state.key if remote_state else None,
                 remote_state_region=remote_state.region if remote_state else None,
-                endpoint_output=remote_state.endpoint_output if remote_state else "cluster_endpoint",
+                endpoint_output=remote_state.endpoint_output
+                if remote_state
+                else "cluster_endpoint",
                 certificate_authority_output=(
                     remote_state.certificate_authority_output
                     if remote_state
                     else "cluster_certificate_authority_data"
                 ),
-                token_role_arn=environment.deploy_role.role_arn if environment.deploy_role else None,
+                token_role_arn=environment.deploy_role.role_arn
+                if environment.deploy_role
+                else None,
             ),
         )
 
     def _configure_ci_identities(self, environment: Environment, helm_repo: HelmRepoBucket) -> None:
-        ci, backend, deploy_role = environment.ci, environment.state_backend, environment.deploy_role
-        assert ci is not None and backend is not None and deploy_role is not None  # config validates
+        ci, backend, deploy_role = (
+            environment.ci,
+            environment.state_backend,
+            environment.deploy_role,
+        )
+        assert (
+            ci is not None and backend is not None and deploy_role is not None
+        )  # config validates
         cluster_state = environment.cluster.remote_state if environment.cluster else None
         identities = CiIdentities(
             self,
@@ -164,7 +182,9 @@ class EnvironmentStack(TerraformStack):
                 state_region=backend.region,
                 state_kms_key_arn=backend.kms_key_id,
                 readable_state_object_arns=(
-                    [f"arn:aws:s3:::{cluster_state.bucket}/{cluster_state.key}"] if cluster_state else []
+                    [f"arn:aws:s3:::{cluster_state.bucket}/{cluster_state.key}"]
+                    if cluster_state
+                    else []
                 ),
                 publisher_subject=ci.publisher_subject,
                 deploy_subject=ci.deploy_subject,
@@ -173,14 +193,20 @@ class EnvironmentStack(TerraformStack):
             ),
         )
         TerraformOutput(
-            self, "ci_publisher_role_arn", value=identities.publisher_role_arn,
+            self,
+            "ci_publisher_role_arn",
+            value=identities.publisher_role_arn,
             description="Role CI assumes (GitHub OIDC) to publish charts; variable CI_PUBLISHER_ROLE_ARN",
         )
         TerraformOutput(
-            self, "ci_deployer_role_arn", value=identities.deployer_role_arn,
+            self,
+            "ci_deployer_role_arn",
+            value=identities.deployer_role_arn,
             description="Role CI assumes (GitHub OIDC) to deploy this environment; variable CI_DEPLOYER_ROLE_ARN",
         )
         TerraformOutput(
-            self, "ci_oidc_provider_arn", value=identities.oidc_provider_arn,
+            self,
+            "ci_oidc_provider_arn",
+            value=identities.oidc_provider_arn,
             description="The account's IAM OIDC provider for GitHub Actions",
         )

@@ -36,9 +36,13 @@ def test_the_environment_variable_wins(tmp_path: Path, monkeypatch: pytest.Monke
     assert discover_provider_mirror(search_root=tmp_path) == mirror
 
 
-def test_a_variable_pointing_at_the_wrong_folder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_variable_pointing_at_the_wrong_folder_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
-    with pytest.raises(TerraformError, match=rf"{MIRROR_ENV}=.*no registry.terraform.io/hashicorp/aws/5.100.0"):
+    with pytest.raises(
+        TerraformError, match=rf"{MIRROR_ENV}=.*no registry.terraform.io/hashicorp/aws/5.100.0"
+    ):
         discover_provider_mirror(search_root=tmp_path)
 
 

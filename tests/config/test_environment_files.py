@@ -33,7 +33,9 @@ def with_changes(**changes: object) -> dict[str, object]:
 
 
 def test_the_projects_environment_files_are_valid() -> None:
-    names = [environment.name for environment in load_all_environments(PROJECT_ROOT / "environments")]
+    names = [
+        environment.name for environment in load_all_environments(PROJECT_ROOT / "environments")
+    ]
     assert names == ["local", "prod", "uat"]
 
 
@@ -53,22 +55,59 @@ def test_a_valid_file_loads_with_derived_names(tmp_path: Path) -> None:
         (with_changes(account_id="12345"), "account_id: String should match pattern"),
         (with_changes(region="Ireland"), "region: String should match pattern"),
         (with_changes(helm_repo=None), "helm_repo: Field required"),
-        (with_changes(helm_repo={"publisher_principals": []}), "helm_repo.publisher_principals: List should have at least 1 item"),
-        (with_changes(helm_repo={"publisher_principals": ["*"]}), "helm_repo.publisher_principals: '*' is not an IAM role"),
-        (with_changes(helm_repo={"publisher_principals": ["arn:aws:iam::1:role/x"], "colour": 1}), "helm_repo.colour: unknown field"),
+        (
+            with_changes(helm_repo={"publisher_principals": []}),
+            "helm_repo.publisher_principals: List should have at least 1 item",
+        ),
+        (
+            with_changes(helm_repo={"publisher_principals": ["*"]}),
+            "helm_repo.publisher_principals: '*' is not an IAM role",
+        ),
+        (
+            with_changes(
+                helm_repo={"publisher_principals": ["arn:aws:iam::1:role/x"], "colour": 1}
+            ),
+            "helm_repo.colour: unknown field",
+        ),
         (with_changes(state_backend=None), "state_backend: required for a real AWS account"),
         (with_changes(deploy_role=None), "deploy_role: required for a real AWS account"),
-        (with_changes(deploy_role={"role_arn": "arn:aws:iam::111111111111:user/bob"}), "deploy_role.role_arn: String should match pattern"),
-        (with_changes(cluster={"name": "c", "oidc_issuer_url": "https://oidc.example/id/1", "facts_source": "remote_state"}), "cluster: remote_state: required when facts_source is remote_state"),
-        (with_changes(cluster={"name": "c", "oidc_issuer_url": "https://oidc.example/id/1", "facts_source": "kubeconfig"}), "cluster.facts_source: Input should be 'eks_api' or 'remote_state'"),
+        (
+            with_changes(deploy_role={"role_arn": "arn:aws:iam::111111111111:user/bob"}),
+            "deploy_role.role_arn: String should match pattern",
+        ),
+        (
+            with_changes(
+                cluster={
+                    "name": "c",
+                    "oidc_issuer_url": "https://oidc.example/id/1",
+                    "facts_source": "remote_state",
+                }
+            ),
+            "cluster: remote_state: required when facts_source is remote_state",
+        ),
+        (
+            with_changes(
+                cluster={
+                    "name": "c",
+                    "oidc_issuer_url": "https://oidc.example/id/1",
+                    "facts_source": "kubeconfig",
+                }
+            ),
+            "cluster.facts_source: Input should be 'eks_api' or 'remote_state'",
+        ),
         (with_changes(tags={"Owner": 3}), "tags.Owner: Input should be a valid string"),
-        (with_changes(cluster={"name": "c", "oidc_issuer_url": "http://insecure"}), "cluster.oidc_issuer_url: String should match pattern"),
+        (
+            with_changes(cluster={"name": "c", "oidc_issuer_url": "http://insecure"}),
+            "cluster.oidc_issuer_url: String should match pattern",
+        ),
         (with_changes(name="prod"), "name: 'prod' must match the file name 'uat'"),
         ("- just\n- a list\n", "expected a mapping of fields, got list"),
         ("account_id: [unclosed\n", "not valid YAML (line"),
     ],
 )
-def test_an_invalid_file_names_the_file_and_the_field(tmp_path: Path, document: object, expected: str) -> None:
+def test_an_invalid_file_names_the_file_and_the_field(
+    tmp_path: Path, document: object, expected: str
+) -> None:
     path = write(tmp_path, "uat", document)
     with pytest.raises(ConfigError) as raised:
         load_environment_file(path)
@@ -99,7 +138,9 @@ def test_every_broken_file_is_reported_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["-m", "berth", "validate"], ["main.py"]])
-def test_the_command_line_fails_with_one_clear_line_and_no_traceback(tmp_path: Path, command: list[str]) -> None:
+def test_the_command_line_fails_with_one_clear_line_and_no_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
     write(tmp_path, "uat", with_changes(acount_id="1"))
     result = subprocess.run(
         [sys.executable, *command],
@@ -111,12 +152,19 @@ def test_the_command_line_fails_with_one_clear_line_and_no_traceback(tmp_path: P
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("berth: ") and "uat.yaml: acount_id: unknown field" in result.stderr
+    assert (
+        result.stderr.startswith("berth: ")
+        and "uat.yaml: acount_id: unknown field" in result.stderr
+    )
     assert not (tmp_path / "cdktf.out").exists()
 
 
 def test_validate_lists_the_projects_environments() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "berth", "validate"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "berth", "validate"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert [line.split()[1] for line in result.stdout.splitlines()] == ["local", "prod", "uat"]

@@ -30,7 +30,9 @@ def test_versioning_is_enabled(stack: dict[str, Any]) -> None:
     assert versioning["versioning_configuration"]["status"] == "Enabled"
 
 
-def test_objects_are_encrypted_with_a_rotated_customer_managed_kms_key(stack: dict[str, Any]) -> None:
+def test_objects_are_encrypted_with_a_rotated_customer_managed_kms_key(
+    stack: dict[str, Any],
+) -> None:
     encryption = one_resource(stack, "aws_s3_bucket_server_side_encryption_configuration")
     (rule,) = encryption["rule"]
     default = rule["apply_server_side_encryption_by_default"]
@@ -42,7 +44,12 @@ def test_objects_are_encrypted_with_a_rotated_customer_managed_kms_key(stack: di
 
 def test_all_four_public_access_blocks_are_on(stack: dict[str, Any]) -> None:
     block = one_resource(stack, "aws_s3_bucket_public_access_block")
-    for setting in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+    for setting in (
+        "block_public_acls",
+        "block_public_policy",
+        "ignore_public_acls",
+        "restrict_public_buckets",
+    ):
         assert block[setting] is True, setting
 
 
@@ -61,14 +68,20 @@ def test_requests_without_tls_are_denied(real_stack: dict[str, Any]) -> None:
     deny = statement(bucket_policy(real_stack), "DenyInsecureTransport")
     assert deny["effect"] == "Deny"
     assert deny["actions"] == ["s3:*"]
-    assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+    assert deny["condition"] == [
+        {"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}
+    ]
     assert len(deny["resources"]) == 2
 
 
-def test_readers_may_get_and_list_and_default_to_the_account(stack: dict[str, Any], request: pytest.FixtureRequest) -> None:
+def test_readers_may_get_and_list_and_default_to_the_account(
+    stack: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
     statements = bucket_policy(stack)
     read = statement(statements, "ReadCharts")
-    account = {"local": "123456789012", "uat": "111111111111", "prod": "222222222222"}[request.node.callspec.params["stack"]]
+    account = {"local": "123456789012", "uat": "111111111111", "prod": "222222222222"}[
+        request.node.callspec.params["stack"]
+    ]
     assert principals(read) == [f"arn:aws:iam::{account}:root"]
     assert "s3:GetObject" in read["actions"]
     assert "s3:PutObject" not in read["actions"]
@@ -93,7 +106,9 @@ def test_everyone_but_the_publishers_is_denied_writes(real_stack: dict[str, Any]
     # The explicit deny closes the door for same-account admins with broad IAM policies too.
     deny = statement(statements, "DenyChartWritesExceptPublishers")
     assert deny["effect"] == "Deny" and "s3:PutObject" in deny["actions"]
-    assert deny["condition"] == [{"test": "ArnNotLike", "variable": "aws:PrincipalArn", "values": publishers}]
+    assert deny["condition"] == [
+        {"test": "ArnNotLike", "variable": "aws:PrincipalArn", "values": publishers}
+    ]
 
 
 def test_no_statement_allows_everyone(stack: dict[str, Any]) -> None:
@@ -102,7 +117,9 @@ def test_no_statement_allows_everyone(stack: dict[str, Any]) -> None:
             assert stmt["effect"] == "Deny" and stmt.get("condition"), stmt["sid"]
 
 
-def test_noncurrent_versions_expire_after_the_configured_days(stack: dict[str, Any], request: pytest.FixtureRequest) -> None:
+def test_noncurrent_versions_expire_after_the_configured_days(
+    stack: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
     lifecycle = one_resource(stack, "aws_s3_bucket_lifecycle_configuration")
     (rule,) = lifecycle["rule"]
     days = {"local": 7, "uat": 30, "prod": 90}[request.node.callspec.params["stack"]]
@@ -135,7 +152,10 @@ VALID_PROPS: dict[str, Any] = {
         ({"publisher_principals": []}, "publisher_principals: at least one publisher"),
         ({"reader_principals": []}, "reader_principals: at least one reader"),
         ({"reader_principals": ["*"]}, r"principals: '\*' is not an IAM ARN"),
-        ({"noncurrent_version_expiration_days": 0}, "noncurrent_version_expiration_days: must be between"),
+        (
+            {"noncurrent_version_expiration_days": 0},
+            "noncurrent_version_expiration_days: must be between",
+        ),
     ],
 )
 def test_props_refuse_insecure_or_invalid_values(changes: dict[str, Any], message: str) -> None:

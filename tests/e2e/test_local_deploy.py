@@ -39,7 +39,9 @@ def deployment(
     stack_dir = work / "stack"
     shutil.copytree(synth_outdir / "stacks" / "local", stack_dir)
     region = load_environment("local").region
-    deployed = apply_local_stack(stack_dir, emulator.endpoint_url, region, work / "terraform.tfstate")
+    deployed = apply_local_stack(
+        stack_dir, emulator.endpoint_url, region, work / "terraform.tfstate"
+    )
     yield deployed
     deployed.destroy()  # a no-op when the test below already destroyed everything
 
@@ -47,8 +49,11 @@ def deployment(
 @pytest.fixture(scope="module")
 def s3(emulator: MotoServer) -> Any:
     return boto3.client(
-        "s3", endpoint_url=emulator.endpoint_url, region_name="eu-west-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "s3",
+        endpoint_url=emulator.endpoint_url,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 
@@ -73,8 +78,10 @@ def test_default_encryption_is_kms_with_the_stack_key(deployment: LocalDeploymen
 def test_public_access_is_blocked(deployment: LocalDeployment, s3: Any) -> None:
     block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
     assert block == {
-        "BlockPublicAcls": True, "IgnorePublicAcls": True,
-        "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
     }
 
 
