@@ -11,6 +11,11 @@ The value never appears in synthesized JSON, a saved plan or the state: it reach
 Manager either through the write-only `secret_string_wo` fed from an ephemeral variable, or out
 of band with `berth secret put ENV NAME` (stdin), which also starts an AppConfig deployment.
 
+On the emulator (moto) set `create_appconfig_deployment=False`: the KMS key, the secret (and its
+write-only version), the retrieval role, the AppConfig application and the profile are applied;
+the AppConfig environment, deployment strategy and deployment are not (moto has none), so
+`grant_read` names the environment by name there and `berth secret put` skips the deployment.
+
 https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-creating-configuration-and-profile.html
 """
 
