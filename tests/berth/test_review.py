@@ -1,0 +1,235 @@
+"""`berth review`: the reviewer's report, from a sample stack built with Berth's own constructs.
+
+The sample stack (helm repository bucket, s3proxy release, otel-agent release with its
+AppConfig-delivered secret) is synthesized once per module; the report is snapshot-tested
+(markdown and JSON) and its answers are asserted one by one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cdktf
+import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from berth import checkov
+from berth.review import build_review, render_markdown, write_review
+
+ACCOUNT = "111111111111"
+REGION = "eu-west-1"
+ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
+PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"
+PUBLISHER = f"arn:aws:iam::{ACCOUNT}:role/berth-uat-chart-publisher"
+CHARTS = Path(__file__).resolve().parents[2] / "charts"
+
+
+@pytest.fixture(scope="module")
+def sample_stack() -> dict[str, Any]:
+    from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+    from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
+    from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
+
+    from berth_constructs.ecr_refresher_release import ChartSource
+    from berth_constructs.ecr_registry import ContainerImage
+    from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
+    from berth_constructs.otel_agent_release import (
+        ImageRef,
+        OtelAgentRelease,
+        OtelAgentReleaseProps,
+    )
+    from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
+    from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
+
+    app = cdktf.Testing.app()
+    stack = cdktf.TerraformStack(app, "uat")
+    AwsProvider(
+        stack,
+        "aws",
+        region=REGION,
+        default_tags=[AwsProviderDefaultTags(tags={"Environment": "uat", "ManagedBy": "berth"})],
+    )
+    KubernetesProvider(stack, "kubernetes", host="https://kubernetes.invalid")
+    HelmProvider(
+        stack, "helm", kubernetes=HelmProviderKubernetes(host="https://kubernetes.invalid")
+    )
+    HelmRepoBucket(
+        stack,
+        "helm-repo",
+        HelmRepoBucketProps(
+            bucket_name="berth-uat-helm-charts",
+            publisher_principals=[PUBLISHER],
+            reader_principals=[f"arn:aws:iam::{ACCOUNT}:root"],
+        ),
+    )
+    S3ProxyRelease(
+        stack,
+        "charts-proxy",
+        S3ProxyReleaseProps(
+            bucket_name="berth-uat-charts-site",
+            host="charts.uat.example.com",
+            image=ContainerImage(repository="berth/s3proxy", digest="sha256:" + "cd" * 32),
+            chart=ChartSource(path=CHARTS / "s3proxy"),
+            oidc_provider_arn=PROVIDER_ARN,
+            role_name="berth-uat-s3proxy",
+            htpasswd_secret_name="charts-htpasswd",
+            tls_secret_name="charts-uat-example-com-tls",
+            index_document="index.yaml",
+        ),
+    )
+    private_key = SecretAppConfig(
+        stack,
+        "coralogix-key",
+        SecretAppConfigProps(
+            name="coralogix-private-key",
+            name_prefix="berth-uat",
+            environment_name="uat",
+            account_id=ACCOUNT,
+            region=REGION,
+            value_source="out_of_band",
+        ),
+    )
+    OtelAgentRelease(
+        stack,
+        "otel-agent",
+        OtelAgentReleaseProps(
+            private_key=private_key,
+            role_name="berth-uat-otel-agent",
+            oidc_provider_arn=PROVIDER_ARN,
+            region=REGION,
+            coralogix_domain="eu2.coralogix.com",
+            fetcher_image=ImageRef(repository="berth/appconfig-fetch", tag="0.1.0"),
+        ),
+    )
+    return dict(json.loads(cdktf.Testing.synth(stack)))
+
+
+@pytest.fixture(scope="module")
+def review(sample_stack: dict[str, Any]) -> dict[str, Any]:
+    return build_review("uat", sample_stack, None)
+
+
+def _role(review: dict[str, Any], name: str) -> dict[str, Any]:
+    (role,) = [r for r in review["roles"] if r["role"] == f"role:{name}"]
+    return role
+
+
+def test_markdown_snapshot(review: dict[str, Any], snapshot: SnapshotAssertion) -> None:
+    assert render_markdown(review) == snapshot
+
+
+def test_json_snapshot(review: dict[str, Any], snapshot: SnapshotAssertion) -> None:
+    assert review == snapshot.use_extension(JSONSnapshotExtension)
+
+
+def test_report_is_deterministic(sample_stack: dict[str, Any], review: dict[str, Any]) -> None:
+    again = build_review("uat", json.loads(json.dumps(sample_stack)), None)
+    assert render_markdown(again) == render_markdown(review)
+
+
+def test_no_hashed_logical_id_or_raw_reference_reaches_the_reader(
+    sample_stack: dict[str, Any], review: dict[str, Any]
+) -> None:
+    text = render_markdown(review)
+    assert "${" not in text
+    logical_ids = [
+        logical_id
+        for section in ("resource", "data")
+        for blocks in sample_stack.get(section, {}).values()
+        for logical_id in blocks
+    ]
+    assert logical_ids and not [lid for lid in logical_ids if lid in text]
+
+
+def test_irsa_role_says_which_service_account_may_assume_it(review: dict[str, Any]) -> None:
+    (trust,) = _role(review, "berth-uat-s3proxy")["trust"]
+    assert trust["principals"] == [f"Federated {PROVIDER_ARN}"]
+    assert (
+        f"StringEquals {ISSUER}:sub = system:serviceaccount:s3proxy:s3proxy" in trust["conditions"]
+    )
+    assert f"StringEquals {ISSUER}:aud = sts.amazonaws.com" in trust["conditions"]
+
+
+def test_role_permissions_name_their_resources(review: dict[str, Any]) -> None:
+    statements = [
+        s for p in _role(review, "berth-uat-s3proxy")["permissions"] for s in p["statements"]
+    ]
+    resources = {r for s in statements for r in s["resources"]}
+    assert any(r.startswith("bucket:berth-uat-charts-site") for r in resources), resources
+
+
+def test_bucket_lists_who_reads_and_who_writes(review: dict[str, Any]) -> None:
+    (bucket,) = [b for b in review["buckets"] if b["bucket"] == "bucket:berth-uat-helm-charts"]
+    writers = {g["principal"] for g in bucket["access"] if "write" in g["access"]}
+    readers = {g["principal"] for g in bucket["access"] if "read" in g["access"]}
+    assert writers == {f"AWS {PUBLISHER}"}
+    assert f"AWS arn:aws:iam::{ACCOUNT}:root" in readers
+    assert bucket["public_access_block"] == "all four settings on"
+    assert {d["sid"] for d in bucket["denies"]} >= {"DenyInsecureTransport"}
+
+
+def test_secret_is_reached_through_the_appconfig_hop(review: dict[str, Any]) -> None:
+    (secret,) = review["secrets"]
+    hops = {(r["role"], r["via"].split(" (")[0]) for r in secret["reached_by"]}
+    assert any(
+        role == "role:berth-uat-otel-agent" and via.startswith("appconfig-profile:")
+        for role, via in hops
+    ), hops
+    assert any("AppConfig reads the secret as role:" in r["via"] for r in secret["reached_by"])
+
+
+def test_entry_points_show_host_tls_and_auth(review: dict[str, Any]) -> None:
+    (proxy,) = [r for r in review["helm_releases"] if r["release"] == "s3proxy"]
+    (ingress,) = proxy["entry_points"]
+    assert ingress["hosts"] == ["charts.uat.example.com"]
+    assert ingress["tls"] == "certificate from Secret charts-uat-example-com-tls"
+    assert proxy["auth"] == "basic auth, htpasswd from Secret charts-htpasswd"
+    assert proxy["aws_role"] == "role:berth-uat-s3proxy"
+
+
+def test_checkov_section_lists_each_suppression_with_its_reason() -> None:
+    suppression = checkov.Suppression(
+        check="CKV_AWS_18", reason="access is audited by CloudTrail data events", paths=()
+    )
+    finding = checkov.Finding(
+        checkov.TERRAFORM,
+        "CKV_AWS_18",
+        "logging",
+        "terraform/uat/cdk.tf.json",
+        "aws_s3_bucket.b",
+        False,
+    )
+    scan = checkov.ScanResult(
+        reports={checkov.TERRAFORM: checkov.FrameworkReport(checkov.TERRAFORM, (finding,), ())},
+        suppressions=(suppression,),
+        frameworks=(checkov.TERRAFORM,),
+    )
+    text = render_markdown(build_review("uat", {}, scan))
+    assert "**CKV_AWS_18**: access is audited by CloudTrail data events" in text
+    assert "| terraform_json | 1 | 0 | 0 | 1 |" in text
+
+
+def test_real_environment_reviews_cover_every_bucket_and_role(
+    synthesized: dict[str, dict[str, Any]],
+) -> None:
+    for name, stack in synthesized.items():
+        review = build_review(name, stack, None)
+        resources = stack.get("resource", {})
+        assert len(review["buckets"]) == len(resources.get("aws_s3_bucket", {})), name
+        assert len(review["roles"]) == len(resources.get("aws_iam_role", {})), name
+
+
+def test_write_review_writes_markdown_and_json(review: dict[str, Any], tmp_path: Path) -> None:
+    markdown, data = write_review(review, tmp_path / "review")
+    assert markdown.name == "uat.md" and data.name == "uat.json"
+    assert json.loads(data.read_text()) == review
+
+
+def test_release_role_found_through_the_terraform_service_account(review: dict[str, Any]) -> None:
+    # otel-agent's chart does not create its ServiceAccount: IrsaServiceAccount does, annotated.
+    (agent,) = [r for r in review["helm_releases"] if r["release"] == "otel-agent"]
+    assert agent["aws_role"] == "role:berth-uat-otel-agent"
+    assert agent["chart"] == "charts/otel-agent"
