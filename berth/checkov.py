@@ -305,7 +305,7 @@ def chart_scenarios(charts_dir: Path = CHARTS_DIR) -> list[tuple[str, Path]]:
 def stage_charts(root: Path, charts_dir: Path = CHARTS_DIR) -> list[Path]:
     """Render every chart scenario to `root/kubernetes/<chart>/<scenario>.yaml`."""
     # Lazy: the Helm SDK loads a large native library that only chart scans need.
-    from berth import helm_sdk  # noqa: PLC0415
+    from berth import helm_sdk
 
     written = []
     for chart, values_file in chart_scenarios(charts_dir):

@@ -22,7 +22,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 )
 from constructs import Construct
 
-from berth_constructs.guards import add_guards
+from berth_constructs.guards import REQUIRED_TAGS, add_guards, find_violations
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
 
 TAGS = {"Environment": "test", "ManagedBy": "berth", "Owner": "platform"}
@@ -203,3 +203,10 @@ def test_protection_is_matched_to_the_bucket_it_names(
     # `other` is protected through `.id`, `.bucket` and its literal name; only `bucket` is not.
     (error,) = synthesized_errors["encryption-of-another-bucket"]
     assert "aws_s3_bucket bucket:" in error
+
+
+@pytest.mark.parametrize("environment", ["local", "uat", "prod"])
+def test_the_environment_stacks_keep_the_rules(
+    synthesized: dict[str, dict[str, object]], environment: str
+) -> None:
+    assert find_violations(synthesized[environment], REQUIRED_TAGS) == []
