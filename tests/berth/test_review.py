@@ -233,3 +233,22 @@ def test_release_role_found_through_the_terraform_service_account(review: dict[s
     (agent,) = [r for r in review["helm_releases"] if r["release"] == "otel-agent"]
     assert agent["aws_role"] == "role:berth-uat-otel-agent"
     assert agent["chart"] == "charts/otel-agent"
+
+
+def test_cli_unknown_environment_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from berth.cli import main
+
+    assert main(["review", "no-such-env"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("berth: ") and "no-such-env" in err and "\n" not in err
+
+
+def test_cli_without_checkov_says_run_make_setup_before_synthesizing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from berth.cli import main
+
+    monkeypatch.setenv(checkov.CHECKOV_ENV, str(tmp_path / "missing"))
+    assert main(["review", "uat", "--outdir", str(tmp_path / "out")]) == 1
+    assert "run make setup" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
