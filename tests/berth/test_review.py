@@ -252,3 +252,75 @@ def test_cli_without_checkov_says_run_make_setup_before_synthesizing(
     assert main(["review", "uat", "--outdir", str(tmp_path / "out")]) == 1
     assert "run make setup" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# Hand-written Terraform JSON for what Berth's constructs never produce but a review must flag.
+_ODD_STACK: dict[str, Any] = {
+    "resource": {
+        "aws_secretsmanager_secret": {"s_0A1B2C3D": {"name": "leaky"}},
+        "aws_secretsmanager_secret_version": {
+            "v_0A1B2C3D": {
+                "secret_id": "${aws_secretsmanager_secret.s_0A1B2C3D.id}",
+                "secret_string": "${var.value}",
+            }
+        },
+        "aws_iam_role": {
+            "r_0A1B2C3D": {
+                "name": "json-trust",
+                "assume_role_policy": json.dumps(
+                    {
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": "sts:AssumeRole",
+                                "Principal": {"Service": "ec2.amazonaws.com"},
+                            }
+                        ]
+                    }
+                ),
+            }
+        },
+        "helm_release": {
+            "open_0A1B2C3D": {
+                "name": "open",
+                "chart": "s3proxy",
+                "repository": "oci://registry.example.com/charts",
+                "version": "0.1.0",
+                "namespace": "web",
+                "values": [
+                    "auth:\n  enabled: false\nhttpRoute:\n  enabled: true\n"
+                    "  hostnames: [open.example.com]\n  parentRefs: [{name: public}]\n"
+                ],
+                "set": [{"name": "service.type", "value": "LoadBalancer"}],
+            },
+            "inline_0A1B2C3D": {
+                "name": "inline",
+                "chart": "s3proxy",
+                "namespace": "web",
+                "values": [
+                    "auth:\n  htpasswd: 'a:$2b$...'\ningress:\n  enabled: true\n"
+                    "  host: inline.example.com\n"
+                ],
+            },
+        },
+    }
+}
+
+
+def test_odd_stack_flags_what_a_reviewer_must_see() -> None:
+    review = build_review("odd", _ODD_STACK, None)
+    (secret,) = review["secrets"]
+    assert secret["value"] == "secret_string: IN STATE AND PLAN"
+    (role,) = review["roles"]
+    (trust,) = role["trust"]
+    assert trust["principals"] == ["Service ec2.amazonaws.com"]
+    assert "not a policy document" in trust["note"]
+    releases = {r["release"]: r for r in review["helm_releases"]}
+    assert releases["open"]["auth"] == "DISABLED"
+    assert [e["kind"] for e in releases["open"]["entry_points"]] == [
+        "HTTPRoute",
+        "Service LoadBalancer",
+    ]
+    assert releases["open"]["chart"] == "oci://registry.example.com/charts/s3proxy 0.1.0"
+    assert "INLINE" in releases["inline"]["auth"]
+    assert releases["inline"]["entry_points"][0]["tls"] == "none"
