@@ -137,6 +137,71 @@ class CiConfig(_Strict):
     oidc_provider_arn: str | None = None
 
 
+class ImagesConfig(_Strict):
+    """ECR repositories for Berth's runtime apps (s3proxy, ecr-refresher, appconfig-fetch)."""
+
+    # Principals (CI roles) allowed to push images; the only writers.
+    push_principals: list[PrincipalArn] = Field(min_length=1)
+    # Principals allowed to pull; empty means the whole account (its root principal).
+    pull_principals: list[PrincipalArn] = Field(default_factory=list)
+    # The release every workload runs: an immutable tag pushed by CI.
+    tag: str = Field(default="0.1.0", pattern=r"^[\w][\w.-]{0,127}$")
+
+    _principals = field_validator("push_principals", "pull_principals")(_check_principals)
+
+    @field_validator("tag")
+    @classmethod
+    def _not_latest(cls, value: str) -> str:
+        if value == "latest":
+            raise ValueError("'latest' moves; pin a release tag")
+        return value
+
+
+class ObservabilityConfig(_Strict):
+    """The OpenTelemetry agent and the Coralogix key it reads through AppConfig."""
+
+    # Coralogix domain of the account, e.g. eu2.coralogix.com.
+    coralogix_domain: str = Field(pattern=r"^([a-z0-9-]+\.)+[a-z]{2,}$")
+    # Secret holding the private key (set with `berth secret put ENV NAME`).
+    secret_name: str = Field(
+        default="coralogix-private-key", pattern=r"^[a-z][a-z0-9-]{0,46}[a-z0-9]$"
+    )
+    # Kubernetes namespace of the agent.
+    namespace: str = Field(default="observability", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    # deployment (an OTLP gateway) or daemonset (one collector per node).
+    mode: Literal["deployment", "daemonset"] = "deployment"
+    # When the secret is a JSON object, the field holding the key ("" = the whole value).
+    json_key: str = ""
+
+
+class S3ProxyConfig(_Strict):
+    """An HTTPS front (basic auth) for a private content bucket."""
+
+    # Host name the Ingress serves.
+    host: str = Field(pattern=r"^([a-z0-9-]+\.)+[a-z]{2,}$")
+    # Overrides the derived `<name_prefix>-s3proxy-content` bucket name.
+    bucket_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    # Serve only keys below this prefix.
+    prefix: str = ""
+    # Object served for `/` and paths ending in `/`.
+    index_document: str = ""
+    # Existing Secret with an `htpasswd` key (bcrypt lines): hashes stay out of state.
+    htpasswd_secret_name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    # Secret with the Ingress certificate; or let the chart sign one (non-production only).
+    tls_secret_name: str | None = None
+    allow_self_signed_tls: bool = False
+    namespace: str = Field(default="s3proxy", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    ingress_class_name: str = ""
+
+    @model_validator(mode="after")
+    def _one_tls_source(self) -> S3ProxyConfig:
+        if (self.tls_secret_name is None) == (not self.allow_self_signed_tls):
+            raise ValueError(
+                "tls_secret_name: give a TLS secret, or set allow_self_signed_tls (not both)"
+            )
+        return self
+
+
 class Environment(_Strict):
     """One deployment target: an AWS account and region, and optionally an EKS cluster."""
 
@@ -157,12 +222,22 @@ class Environment(_Strict):
     helm_repo: HelmRepoConfig
     # CI roles trusted through GitHub OIDC; None: no CI identities in this account.
     ci: CiConfig | None = None
+    # ECR repositories for the runtime apps; None: no repositories.
+    images: ImagesConfig | None = None
+    # The Coralogix key (secret + AppConfig) and, with a cluster, the OTel agent release.
+    observability: ObservabilityConfig | None = None
+    # The S3 proxy release; needs a cluster and images.
+    s3_proxy: S3ProxyConfig | None = None
 
     @model_validator(mode="after")
     def _backend_matches_target(self) -> Environment:
         if not self.emulator and self.state_backend is None:
             raise ValueError(
                 "state_backend: required for a real AWS account (only the emulator keeps local state)"
+            )
+        if self.s3_proxy is not None and (self.cluster is None or self.images is None):
+            raise ValueError(
+                "s3_proxy: needs a cluster and images (the proxy runs from this account's ECR)"
             )
         if self.emulator and self.ci is not None:
             raise ValueError("ci: CI identities need a real account (not the emulator)")
@@ -212,6 +287,11 @@ class Environment(_Strict):
     @property
     def helm_repo_bucket_name(self) -> str:
         return self.helm_repo.bucket_name or f"{self.name_prefix}-helm-charts"
+
+    @property
+    def s3_proxy_bucket_name(self) -> str:
+        configured = self.s3_proxy.bucket_name if self.s3_proxy else None
+        return configured or f"{self.name_prefix}-s3proxy-content"
 
     @property
     def state_key(self) -> str:

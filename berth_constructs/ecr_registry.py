@@ -30,6 +30,7 @@ from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
+from berth_constructs.kms import kms_alias_name
 from berth_constructs.policies import Statement, policy_document
 
 # Reading an image: manifest, layer URLs, layer existence.
@@ -57,14 +58,6 @@ _IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 # `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME` or any `[host[:port]/]path`, without tag or digest.
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9.-]*(:\d+)?(/[a-z0-9][a-z0-9._-]*)*$")
-
-
-def kms_alias_name(name: str) -> str:
-    """`alias/<name>` with the characters KMS aliases refuse (such as `.`) replaced by `-`.
-
-    https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html
-    """
-    return "alias/" + re.sub(r"[^A-Za-z0-9/_-]", "-", name)
 
 
 def _check_principals(field: str, principals: Sequence[str]) -> None:

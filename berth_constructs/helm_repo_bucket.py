@@ -37,6 +37,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
+from berth_constructs.kms import kms_alias_name
 from berth_constructs.policies import Condition, Statement, deny_insecure_transport, policy_document
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
@@ -92,7 +93,9 @@ class HelmRepoBucket(Construct):
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
             )
-            KmsAlias(self, "kms-alias", name=f"alias/{props.bucket_name}", target_key_id=key.key_id)
+            KmsAlias(
+                self, "kms-alias", name=kms_alias_name(props.bucket_name), target_key_id=key.key_id
+            )
             kms_key_arn = key.arn
         else:
             kms_key_arn = props.kms_key_arn

@@ -46,8 +46,9 @@ from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
 from berth_constructs.ecr_refresher_release import ChartSource
-from berth_constructs.ecr_registry import ContainerImage, kms_alias_name
+from berth_constructs.ecr_registry import ContainerImage
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
+from berth_constructs.kms import kms_alias_name
 from berth_constructs.policies import Condition, Statement, deny_insecure_transport, policy_document
 
 # What the proxy calls: HeadObject/GetObject (s3:GetObject) and, for 404 instead of 403 on a

@@ -11,10 +11,18 @@ from cdktf_cdktf_provider_aws.provider import (
 )
 from constructs import Construct
 
-from berth.config import Environment
+from berth.config import PROJECT_ROOT, Environment
 from berth_constructs.ci_identities import CiIdentities, CiIdentitiesProps
+from berth_constructs.ecr_refresher_release import ChartSource
+from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps
 from berth_constructs.eks_cluster_access import EksClusterAccess, EksClusterAccessProps
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
+from berth_constructs.otel_agent_release import ImageRef, OtelAgentRelease, OtelAgentReleaseProps
+from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
+from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
+
+# Runtime apps whose images each environment keeps in its own ECR repository.
+APP_IMAGES = ("s3proxy", "ecr-refresher", "appconfig-fetch")
 
 # AWS services the stacks use; in the emulator environment each is pointed at moto.
 EMULATED_SERVICES = ("appconfig", "ecr", "iam", "kms", "s3", "secretsmanager", "sts")
@@ -73,6 +81,11 @@ class EnvironmentStack(TerraformStack):
         )
         if environment.ci is not None:
             self._configure_ci_identities(environment, helm_repo)
+        images = self._add_image_repositories(environment) if environment.images else {}
+        if environment.observability is not None:
+            self._add_observability(environment, images)
+        if environment.s3_proxy is not None:
+            self._add_s3_proxy(environment, images)
 
     def _configure_backend(self, environment: Environment) -> None:
         backend = environment.state_backend
@@ -209,4 +222,130 @@ class EnvironmentStack(TerraformStack):
             "ci_oidc_provider_arn",
             value=identities.oidc_provider_arn,
             description="The account's IAM OIDC provider for GitHub Actions",
+        )
+
+    def _add_image_repositories(self, environment: Environment) -> dict[str, EcrRegistry]:
+        images = environment.images
+        assert images is not None
+        registries = {}
+        for app in APP_IMAGES:
+            registries[app] = EcrRegistry(
+                self,
+                f"image-{app}",
+                EcrRegistryProps(
+                    repository_name=f"{environment.name_prefix}/{app}",
+                    push_principals=images.push_principals,
+                    pull_principals=images.pull_principals or [environment.account_root_arn],
+                    allow_force_delete=environment.emulator,
+                ),
+            )
+            TerraformOutput(
+                self,
+                f"image_{app.replace('-', '_')}_repository_url",
+                value=registries[app].repository_url,
+                description=f"ECR repository of the {app} image (CI pushes tag {images.tag})",
+            )
+        return registries
+
+    def _add_observability(self, environment: Environment, images: dict[str, EcrRegistry]) -> None:
+        observability = environment.observability
+        assert observability is not None
+        private_key = SecretAppConfig(
+            self,
+            "coralogix-key",
+            SecretAppConfigProps(
+                name=observability.secret_name,
+                name_prefix=environment.name_prefix,
+                environment_name=environment.name,
+                account_id=environment.account_id,
+                region=environment.region,
+                # Set with `berth secret put ENV NAME` from stdin: never in a plan or state.
+                value_source="out_of_band",
+                description="Coralogix private key the OpenTelemetry agent exports with",
+                # moto has no AppConfig environments or deployments.
+                create_appconfig_deployment=not environment.emulator,
+                allow_immediate_deletion=environment.emulator,
+            ),
+        )
+        TerraformOutput(
+            self,
+            "coralogix_key_secret_name",
+            value=private_key.secret_name,
+            description="Secret to fill with `berth secret put ENV NAME` (stdin only)",
+        )
+        TerraformOutput(
+            self,
+            "coralogix_key_appconfig_application_id",
+            value=private_key.application_id,
+            description="AppConfig application delivering the Coralogix key",
+        )
+        TerraformOutput(
+            self,
+            "coralogix_key_retrieval_role_arn",
+            value=private_key.retrieval_role_arn,
+            description="Role AppConfig assumes to read the Coralogix key (GetSecretValue on it only)",
+        )
+        if environment.cluster is None:
+            return
+        fetcher = images.get("appconfig-fetch")
+        release = OtelAgentRelease(
+            self,
+            "otel-agent",
+            OtelAgentReleaseProps(
+                private_key=private_key,
+                role_name=f"{environment.name_prefix}-otel-agent",
+                oidc_provider_arn=environment.oidc_provider_arn,
+                region=environment.region,
+                coralogix_domain=observability.coralogix_domain,
+                namespace=observability.namespace,
+                mode=observability.mode,
+                json_key=observability.json_key,
+                coralogix_application_name=environment.name_prefix,
+                fetcher_image=(
+                    ImageRef(repository=fetcher.repository_url, tag=environment.images.tag)
+                    if fetcher is not None and environment.images is not None
+                    else None
+                ),
+            ),
+        )
+        TerraformOutput(
+            self,
+            "otel_agent_role_arn",
+            value=release.role_arn,
+            description="IRSA role of the OpenTelemetry agent (reads the key through AppConfig only)",
+        )
+
+    def _add_s3_proxy(self, environment: Environment, images: dict[str, EcrRegistry]) -> None:
+        proxy, images_config = environment.s3_proxy, environment.images
+        assert proxy is not None and images_config is not None
+        release = S3ProxyRelease(
+            self,
+            "s3proxy",
+            S3ProxyReleaseProps(
+                bucket_name=environment.s3_proxy_bucket_name,
+                host=proxy.host,
+                image=images["s3proxy"].image(tag=images_config.tag),
+                chart=ChartSource(path=PROJECT_ROOT / "charts" / "s3proxy"),
+                oidc_provider_arn=environment.oidc_provider_arn,
+                role_name=f"{environment.name_prefix}-s3proxy",
+                htpasswd_secret_name=proxy.htpasswd_secret_name,
+                tls_secret_name=proxy.tls_secret_name,
+                allow_self_signed_tls=proxy.allow_self_signed_tls,
+                prefix=proxy.prefix,
+                index_document=proxy.index_document,
+                namespace=proxy.namespace,
+                ingress_class_name=proxy.ingress_class_name,
+            ),
+        )
+        TerraformOutput(
+            self,
+            "s3proxy_bucket_name",
+            value=release.bucket_name,
+            description="Private bucket the S3 proxy serves",
+        )
+        TerraformOutput(
+            self,
+            "app_url_example",
+            value=release.example_url,
+            description="An example URL served by the S3 proxy (basic auth)",
         )

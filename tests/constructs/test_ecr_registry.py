@@ -18,8 +18,8 @@ from berth_constructs.ecr_registry import (
     EcrRegistry,
     EcrRegistryProps,
     RefresherTrust,
-    kms_alias_name,
 )
+from berth_constructs.kms import kms_alias_name
 from tests.support.tfjson import policy_statements, principals, resources, statement
 
 CI_ROLE = "arn:aws:iam::111111111111:role/ci-image-publisher"

@@ -12,6 +12,8 @@ import pytest
 from berth_constructs.helm_repo_bucket import HelmRepoBucketProps
 from tests.support.tfjson import one_resource, policy_statements, principals, resources, statement
 
+# The construct id of the Helm repository in every stack.
+REPO = "helm-repo"
 ENVIRONMENTS = ["local", "uat", "prod"]
 REAL_ACCOUNTS = ["uat", "prod"]
 
@@ -22,28 +24,28 @@ def stack(request: pytest.FixtureRequest, synthesized: dict[str, Any]) -> dict[s
 
 
 def bucket_policy(stack: dict[str, Any]) -> list[dict[str, Any]]:
-    return policy_statements(stack, one_resource(stack, "aws_s3_bucket_policy")["policy"])
+    return policy_statements(stack, one_resource(stack, "aws_s3_bucket_policy", REPO)["policy"])
 
 
 def test_versioning_is_enabled(stack: dict[str, Any]) -> None:
-    versioning = one_resource(stack, "aws_s3_bucket_versioning")
+    versioning = one_resource(stack, "aws_s3_bucket_versioning", REPO)
     assert versioning["versioning_configuration"]["status"] == "Enabled"
 
 
 def test_objects_are_encrypted_with_a_rotated_customer_managed_kms_key(
     stack: dict[str, Any],
 ) -> None:
-    encryption = one_resource(stack, "aws_s3_bucket_server_side_encryption_configuration")
+    encryption = one_resource(stack, "aws_s3_bucket_server_side_encryption_configuration", REPO)
     (rule,) = encryption["rule"]
     default = rule["apply_server_side_encryption_by_default"]
     assert default["sse_algorithm"] == "aws:kms"
     assert default["kms_master_key_id"].startswith("${aws_kms_key.")
-    key = one_resource(stack, "aws_kms_key")
+    key = one_resource(stack, "aws_kms_key", REPO)
     assert key["enable_key_rotation"] is True
 
 
 def test_all_four_public_access_blocks_are_on(stack: dict[str, Any]) -> None:
-    block = one_resource(stack, "aws_s3_bucket_public_access_block")
+    block = one_resource(stack, "aws_s3_bucket_public_access_block", REPO)
     for setting in (
         "block_public_acls",
         "block_public_policy",
@@ -54,9 +56,9 @@ def test_all_four_public_access_blocks_are_on(stack: dict[str, Any]) -> None:
 
 
 def test_acls_are_disabled_by_bucket_owner_enforced(stack: dict[str, Any]) -> None:
-    ownership = one_resource(stack, "aws_s3_bucket_ownership_controls")
+    ownership = one_resource(stack, "aws_s3_bucket_ownership_controls", REPO)
     assert ownership["rule"]["object_ownership"] == "BucketOwnerEnforced"
-    assert resources(stack, "aws_s3_bucket_acl") == []
+    assert resources(stack, "aws_s3_bucket_acl") == []  # none anywhere in the stack
 
 
 @pytest.fixture(params=REAL_ACCOUNTS)
@@ -120,7 +122,7 @@ def test_no_statement_allows_everyone(stack: dict[str, Any]) -> None:
 def test_noncurrent_versions_expire_after_the_configured_days(
     stack: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
-    lifecycle = one_resource(stack, "aws_s3_bucket_lifecycle_configuration")
+    lifecycle = one_resource(stack, "aws_s3_bucket_lifecycle_configuration", REPO)
     (rule,) = lifecycle["rule"]
     days = {"local": 7, "uat": 30, "prod": 90}[request.node.callspec.params["stack"]]
     assert rule["status"] == "Enabled"
@@ -134,9 +136,9 @@ def test_only_the_emulator_leaves_out_the_conditional_denies(synthesized: dict[s
 
 
 def test_only_the_emulator_bucket_may_be_force_destroyed(synthesized: dict[str, Any]) -> None:
-    assert one_resource(synthesized["local"], "aws_s3_bucket")["force_destroy"] is True
+    assert one_resource(synthesized["local"], "aws_s3_bucket", REPO)["force_destroy"] is True
     for name in ("uat", "prod"):
-        assert one_resource(synthesized[name], "aws_s3_bucket")["force_destroy"] is False
+        assert one_resource(synthesized[name], "aws_s3_bucket", REPO)["force_destroy"] is False
 
 
 VALID_PROPS: dict[str, Any] = {

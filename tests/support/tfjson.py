@@ -19,13 +19,24 @@ def strip_metadata(value: Any) -> Any:
     return value
 
 
-def resources(stack: TfJson, resource_type: str) -> list[dict[str, Any]]:
-    return list(stack.get("resource", {}).get(resource_type, {}).values())
+def resources(stack: TfJson, resource_type: str, construct: str = "") -> list[dict[str, Any]]:
+    """Resources of a type; with `construct`, only those inside that top-level construct id.
+
+    cdktf names a resource `<construct path joined by _>_<hash>`: the prefix is the stable part.
+    """
+    found = stack.get("resource", {}).get(resource_type, {})
+    return [
+        value
+        for key, value in found.items()
+        if key.startswith(f"{construct}_" if construct else "")
+    ]
 
 
-def one_resource(stack: TfJson, resource_type: str) -> dict[str, Any]:
-    found = resources(stack, resource_type)
-    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+def one_resource(stack: TfJson, resource_type: str, construct: str = "") -> dict[str, Any]:
+    found = resources(stack, resource_type, construct)
+    assert len(found) == 1, (
+        f"expected one {resource_type} in {construct or 'the stack'}, found {len(found)}"
+    )
     return found[0]
 
 
