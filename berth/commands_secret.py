@@ -88,7 +88,7 @@ def _put(args: argparse.Namespace) -> int:
 
 
 def _session(environment: Environment) -> boto3.Session:
-    import boto3  # noqa: PLC0415 - loaded only when the command runs: `berth --help` stays fast
+    import boto3
 
     if environment.emulator and not os.environ.get("AWS_ENDPOINT_URL"):
         raise BerthError(
@@ -102,7 +102,7 @@ def put_secret_value(
     session: boto3.Session, names: SecretAppConfigNames, value: str
 ) -> tuple[str, str | None]:
     """Store `value` as the secret's new AWSCURRENT version: (VersionId, KmsKeyId of the secret)."""
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - as boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     client = session.client("secretsmanager")
     try:
@@ -146,7 +146,7 @@ def start_deployment(
     customer-managed key must be named.
     https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-deploying.html
     """
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - as boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     if not kms_key_id:
         raise BerthError(

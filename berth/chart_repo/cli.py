@@ -43,7 +43,7 @@ def _run(action: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _publish(args: argparse.Namespace) -> int:
     # Task modules load boto3 and the Helm SDK: imported only when their command runs.
-    from berth.chart_repo.publish import publish_charts  # noqa: PLC0415
+    from berth.chart_repo.publish import publish_charts
 
     env = _environment(args.env)
     summary = _run(
@@ -62,22 +62,22 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    from berth.chart_repo.reindex import reindex_repo  # noqa: PLC0415
+    from berth.chart_repo.reindex import reindex_repo
 
     _run(reindex_repo, _environment(args.env))
     return EXIT_OK
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from berth.chart_repo.delete import delete_chart  # noqa: PLC0415
+    from berth.chart_repo.delete import delete_chart
 
     _run(delete_chart, _environment(args.env), args.name, args.version)
     return EXIT_OK
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from berth.chart_repo.store import store_for  # noqa: PLC0415
-    from berth.chart_repo.verify import verify_store  # noqa: PLC0415
+    from berth.chart_repo.store import store_for
+    from berth.chart_repo.verify import verify_store
 
     env = _environment(args.env)
     store = _run(store_for, env)

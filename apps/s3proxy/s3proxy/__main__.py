@@ -33,15 +33,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         # Runs in each worker after the fork: one app, one S3 client, one pool per process.
         # Imported here, after the fork and after PROMETHEUS_MULTIPROC_DIR is set.
-        from s3proxy.access_log import configure_logging  # noqa: PLC0415
-        from s3proxy.app import create_app  # noqa: PLC0415
+        from s3proxy.access_log import configure_logging
+        from s3proxy.app import create_app
 
         configure_logging()
         return create_app(self._config)
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess  # noqa: PLC0415 - only with several workers
+    from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
