@@ -9,13 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import fixture_files
 
 from berth import checkov
 
 pytestmark = pytest.mark.xdist_group("checkov")
 
-FIXTURES = {path.name.removesuffix(".tf.json"): path for path in fixture_files()}
+# The same files conftest.py stages for the session scan.
+FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = {
+    path.name.removesuffix(".tf.json"): path for path in sorted(FIXTURE_DIR.glob("*.tf.json"))
+}
 CHECK_IDS = sorted({name.split(".")[0] for name in FIXTURES})
 
 
