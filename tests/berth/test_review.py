@@ -18,6 +18,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from berth import checkov
 from berth.review import build_review, render_markdown, write_review
+from berth_constructs.guards import add_guards
 
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
@@ -28,7 +29,8 @@ CHARTS = Path(__file__).resolve().parents[2] / "charts"
 
 
 @pytest.fixture(scope="module")
-def sample_stack() -> dict[str, Any]:
+def sample() -> tuple[dict[str, Any], list[str]]:
+    """The sample stack's JSON and the error annotations the synth guards left on it."""
     from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
     from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
     from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
@@ -104,7 +106,27 @@ def sample_stack() -> dict[str, Any]:
             fetcher_image=ImageRef(repository="berth/appconfig-fetch", tag="0.1.0"),
         ),
     )
-    return dict(json.loads(cdktf.Testing.synth(stack)))
+    # The guards run on the same stack: Berth's constructs must keep their rules.
+    add_guards(stack)
+    synthesized = dict(json.loads(cdktf.Testing.synth(stack)))
+    errors = [
+        str(entry.data)
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "@cdktf/error"
+    ]
+    return synthesized, errors
+
+
+@pytest.fixture(scope="module")
+def sample_stack(sample: tuple[dict[str, Any], list[str]]) -> dict[str, Any]:
+    return sample[0]
+
+
+def test_berth_constructs_pass_the_synth_guards(sample: tuple[dict[str, Any], list[str]]) -> None:
+    stack, errors = sample
+    assert stack["resource"]["aws_s3_bucket"]
+    assert errors == []
 
 
 @pytest.fixture(scope="module")
