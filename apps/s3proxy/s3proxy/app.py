@@ -51,11 +51,16 @@ class _S3CallFailed(Exception):
 
 @dataclass
 class ReadinessProbe:
-    """HeadBucket, asked at most once per `ttl_s`; the answer is shared by all threads."""
+    """One ListObjectsV2 under the served prefix, at most once per `ttl_s`, shared by all threads.
+
+    Not HeadBucket: S3 authorizes HeadBucket as s3:ListBucket *without* an s3:prefix, so a role
+    scoped to one prefix (as S3ProxyRelease grants it) would never become ready.
+    """
 
     client: Any
     bucket: str
     ttl_s: float
+    prefix: str = ""
     _checked_at: float = field(default=float("-inf"), init=False)
     _ready: bool = field(default=False, init=False)
     _reason: str = field(default="not checked yet", init=False)
@@ -67,12 +72,12 @@ class ReadinessProbe:
             if now - self._checked_at < self.ttl_s:
                 return self._ready, self._reason
             try:
-                self.client.head_bucket(Bucket=self.bucket)
+                self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
                 self._ready, self._reason = True, "ok"
             except Exception as error:  # any failure means "not ready"
                 failure = classify(error, access_denied_status=403)
                 metrics.S3_ERRORS.labels(failure.code).inc()
-                self._ready, self._reason = False, f"HeadBucket failed: {failure.code}"
+                self._ready, self._reason = False, f"ListObjectsV2 failed: {failure.code}"
             self._checked_at = now
             return self._ready, self._reason
 
@@ -260,7 +265,7 @@ def create_app(config: Config, *, client: Any | None = None) -> Flask:
     app.url_map.converters["anypath"] = _AnyPathConverter
     s3 = client if client is not None else s3_client(config)
     server = ObjectServer(config, s3)
-    readiness = ReadinessProbe(s3, config.bucket, config.ready_cache_seconds)
+    readiness = ReadinessProbe(s3, config.bucket, config.ready_cache_seconds, config.prefix)
     route = {"methods": list(ALLOWED_METHODS), "provide_automatic_options": False}
 
     @app.route("/healthz", **route)
@@ -271,7 +276,7 @@ def create_app(config: Config, *, client: Any | None = None) -> Flask:
 
     @app.route("/readyz", **route)
     def readyz() -> Response:
-        """Readiness: S3 answered HeadBucket recently (cached). No auth."""
+        """Readiness: S3 answered a listing under the prefix recently (cached). No auth."""
         ready, reason = readiness.check(time.monotonic())
         return _plain(200 if ready else 503, reason)
 

@@ -58,7 +58,7 @@ class Config(BaseModel):
     # Serve HTTPS directly (both or neither).
     tls_cert_file: Path | None = Field(default=None, alias="S3PROXY_TLS_CERT_FILE")
     tls_key_file: Path | None = Field(default=None, alias="S3PROXY_TLS_KEY_FILE")
-    # /readyz asks S3 (HeadBucket) at most once per this many seconds.
+    # /readyz asks S3 (one-key ListObjectsV2 under the prefix) at most once per this many seconds.
     ready_cache_seconds: PositiveSeconds = Field(default=10.0, alias="S3PROXY_READY_CACHE_SECONDS")
     # Bytes read from S3 and written to the client per step: memory per stream is about this.
     chunk_size: int = Field(default=1 << 20, ge=4096, le=16 << 20, alias="S3PROXY_CHUNK_SIZE")

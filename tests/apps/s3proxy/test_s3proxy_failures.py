@@ -106,7 +106,7 @@ def test_s3_unreachable_is_502(
 def test_readyz_fails_when_s3_is_unreachable(unreachable_proxy: ProxyProcess) -> None:
     reply = unreachable_proxy.request("/readyz")
     assert reply.status == 503
-    assert reply.body.startswith(b"HeadBucket failed")
+    assert reply.body.startswith(b"ListObjectsV2 failed")
 
 
 def test_healthz_does_not_need_s3(unreachable_proxy: ProxyProcess) -> None:
@@ -157,3 +157,25 @@ def test_several_workers_share_metrics(
     )
     # Every request is counted whichever worker served it (multiprocess collector).
     assert float(line.split()[-1]) >= 6
+
+
+def test_readiness_lists_under_the_prefix_so_a_prefix_scoped_role_can_pass() -> None:
+    # HeadBucket needs s3:ListBucket without an s3:prefix condition, which a role scoped to the
+    # served prefix does not have: the probe must ask only for keys under that prefix.
+    import boto3
+    from botocore.stub import Stubber
+    from s3proxy.app import ReadinessProbe
+
+    client = boto3.client(
+        "s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    probe = ReadinessProbe(client, "content", ttl_s=60.0, prefix="site/")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "list_objects_v2",
+            {"KeyCount": 0},
+            {"Bucket": "content", "Prefix": "site/", "MaxKeys": 1},
+        )
+        assert probe.check(now=0.0) == (True, "ok")
+        assert probe.check(now=30.0) == (True, "ok")  # cached: no second S3 call
+        stub.assert_no_pending_responses()
