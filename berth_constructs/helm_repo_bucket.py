@@ -10,35 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
-from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
-from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration,
-    S3BucketLifecycleConfigurationRule,
-    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
-    S3BucketLifecycleConfigurationRuleFilter,
-    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
-    S3BucketOwnershipControls,
-    S3BucketOwnershipControlsRule,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
-from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
-from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
-    S3BucketServerSideEncryptionConfigurationA,
-    S3BucketServerSideEncryptionConfigurationRuleA,
-    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
-    S3BucketVersioningA,
-    S3BucketVersioningVersioningConfiguration,
-)
 from constructs import Construct
 
-from berth_constructs.kms import kms_alias_name
-from berth_constructs.policies import Condition, Statement, deny_insecure_transport, policy_document
+from berth_constructs.policies import Condition, Statement
+from berth_constructs.private_bucket import PrivateBucket, PrivateBucketProps
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 READ_BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
@@ -84,105 +59,34 @@ class HelmRepoBucket(Construct):
 
     def __init__(self, scope: Construct, id: str, props: HelmRepoBucketProps) -> None:
         super().__init__(scope, id)
-
-        if props.kms_key_arn is None:
-            key = KmsKey(
-                self,
-                "kms-key",
-                description=f"Encrypts the Helm chart repository {props.bucket_name}",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-            )
-            KmsAlias(
-                self, "kms-alias", name=kms_alias_name(props.bucket_name), target_key_id=key.key_id
-            )
-            kms_key_arn = key.arn
-        else:
-            kms_key_arn = props.kms_key_arn
-
-        bucket = S3Bucket(
-            self, "bucket", bucket=props.bucket_name, force_destroy=props.allow_force_destroy
-        )
-        S3BucketVersioningA(
+        bucket = PrivateBucket(
             self,
-            "versioning",
-            bucket=bucket.id,
-            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
-        )
-        S3BucketServerSideEncryptionConfigurationA(
-            self,
-            "encryption",
-            bucket=bucket.id,
-            rule=[
-                S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default=S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
-                    ),
-                    # One KMS data key per bucket instead of per object: fewer KMS calls, same key.
-                    bucket_key_enabled=True,
-                )
-            ],
-        )
-        public_access_block = S3BucketPublicAccessBlock(
-            self,
-            "public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-        )
-        S3BucketOwnershipControls(
-            self,
-            "ownership",
-            bucket=bucket.id,
-            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
-        )
-        S3BucketLifecycleConfiguration(
-            self,
-            "lifecycle",
-            bucket=bucket.id,
-            rule=[
-                S3BucketLifecycleConfigurationRule(
-                    id="expire-noncurrent-versions",
-                    status="Enabled",
-                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                    noncurrent_version_expiration=[
-                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                            noncurrent_days=props.noncurrent_version_expiration_days
-                        )
-                    ],
-                    abort_incomplete_multipart_upload=[
-                        S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
-                            days_after_initiation=7
-                        )
-                    ],
-                )
-            ],
-        )
-
-        objects = f"{bucket.arn}/*"
-        denies = [
-            deny_insecure_transport(bucket.arn),
-            # Bucket-policy Allows do not stop same-account admins whose IAM policies allow
-            # s3:PutObject; this Deny makes "only CI pushes" hold for everyone.
-            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
-            Statement(
-                sid="DenyChartWritesExceptPublishers",
-                effect="Deny",
-                actions=WRITE_OBJECT_ACTIONS,
-                resources=[objects],
-                principals={"AWS": ["*"]},
-                conditions=[
-                    Condition("ArnNotLike", "aws:PrincipalArn", props.publisher_principals)
-                ],
+            "bucket",
+            PrivateBucketProps(
+                bucket_name=props.bucket_name,
+                purpose="the Helm chart repository",
+                noncurrent_version_expiration_days=props.noncurrent_version_expiration_days,
+                kms_key_arn=props.kms_key_arn,
+                allow_force_destroy=props.allow_force_destroy,
+                omit_conditional_denies_for_emulator=props.omit_conditional_denies_for_emulator,
             ),
-        ]
-        document = policy_document(
-            self,
-            "policy-document",
+        )
+        objects = f"{bucket.bucket_arn}/*"
+        bucket.attach_policy(
             [
-                *([] if props.omit_conditional_denies_for_emulator else denies),
+                # Bucket-policy Allows do not stop same-account admins whose IAM policies allow
+                # s3:PutObject; this Deny makes "only CI pushes" hold for everyone.
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+                Statement(
+                    sid="DenyChartWritesExceptPublishers",
+                    effect="Deny",
+                    actions=WRITE_OBJECT_ACTIONS,
+                    resources=[objects],
+                    principals={"AWS": ["*"]},
+                    conditions=[
+                        Condition("ArnNotLike", "aws:PrincipalArn", props.publisher_principals)
+                    ],
+                ),
                 Statement(
                     sid="ReadCharts",
                     actions=READ_OBJECT_ACTIONS,
@@ -192,7 +96,7 @@ class HelmRepoBucket(Construct):
                 Statement(
                     sid="ListCharts",
                     actions=READ_BUCKET_ACTIONS,
-                    resources=[bucket.arn],
+                    resources=[bucket.bucket_arn],
                     principals={"AWS": [*props.reader_principals, *props.publisher_principals]},
                 ),
                 Statement(
@@ -201,19 +105,10 @@ class HelmRepoBucket(Construct):
                     resources=[objects],
                     principals={"AWS": props.publisher_principals},
                 ),
-            ],
+            ]
         )
-        S3BucketPolicy(
-            self,
-            "policy",
-            bucket=bucket.id,
-            policy=document.json,
-            # S3 rejects a policy naming principals while the public-access block is mid-update.
-            depends_on=[public_access_block],
-        )
-
-        self.bucket_name = bucket.bucket
-        self.bucket_arn = bucket.arn
-        self.bucket_region = bucket.region
+        self.bucket_name = bucket.bucket_name
+        self.bucket_arn = bucket.bucket_arn
+        self.bucket_region = bucket.bucket_region
         self.repo_url = f"s3://{props.bucket_name}"
-        self.kms_key_arn = kms_key_arn
+        self.kms_key_arn = bucket.kms_key_arn

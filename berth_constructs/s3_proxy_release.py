@@ -23,24 +23,6 @@ from urllib.parse import quote
 
 import yaml
 from cdktf import AssetType, TerraformAsset, TerraformProvider
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
-from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
-from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
-    S3BucketOwnershipControls,
-    S3BucketOwnershipControlsRule,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
-from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
-from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
-    S3BucketServerSideEncryptionConfigurationA,
-    S3BucketServerSideEncryptionConfigurationRuleA,
-    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
-    S3BucketVersioningA,
-    S3BucketVersioningVersioningConfiguration,
-)
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
@@ -48,8 +30,8 @@ from constructs import Construct
 from berth_constructs.ecr_refresher_release import ChartSource
 from berth_constructs.ecr_registry import ContainerImage
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
-from berth_constructs.kms import kms_alias_name
-from berth_constructs.policies import Condition, Statement, deny_insecure_transport, policy_document
+from berth_constructs.policies import Condition, Statement
+from berth_constructs.private_bucket import PrivateBucket, PrivateBucketProps
 
 # What the proxy calls: HeadObject/GetObject (s3:GetObject) and, for 404 instead of 403 on a
 # missing key and for HeadBucket, s3:ListBucket.
@@ -280,12 +262,25 @@ class S3ProxyRelease(Construct):
         super().__init__(scope, id)
         self._props = props
 
-        bucket, kms_key_arn, encryption, bucket_policy = self._bucket()
+        bucket = PrivateBucket(
+            self,
+            "content",
+            PrivateBucketProps(
+                bucket_name=props.bucket_name,
+                purpose="the S3 proxy's content",
+                kms_key_arn=props.kms_key_arn,
+                allow_force_destroy=props.allow_force_destroy,
+            ),
+        )
+        bucket_policy = bucket.attach_policy()
+        kms_key_arn = bucket.kms_key_arn
         irsa = IrsaServiceAccount(self, "irsa", props.irsa_props())
-        for statement in reader_statements(bucket.arn, props.prefix, kms_key_arn, bucket.region):
+        for statement in reader_statements(
+            bucket.bucket_arn, props.prefix, kms_key_arn, bucket.bucket_region
+        ):
             irsa.grant(statement)
 
-        objects = self._upload_content(bucket, encryption) if props.content_dir else {}
+        objects = self._upload_content(bucket) if props.content_dir else {}
 
         self.values: S3ProxyValues = {
             "image": {
@@ -296,7 +291,7 @@ class S3ProxyRelease(Construct):
             },
             "s3": {
                 "bucket": props.bucket_name,
-                "region": bucket.region,
+                "region": bucket.bucket_region,
                 "prefix": props.prefix,
                 "indexDocument": props.index_document,
                 "accessDeniedStatus": props.access_denied_status,
@@ -343,8 +338,8 @@ class S3ProxyRelease(Construct):
             depends_on=[bucket_policy, *objects.values()],
         )
 
-        self.bucket_name: str = bucket.bucket
-        self.bucket_arn: str = bucket.arn
+        self.bucket_name: str = bucket.bucket_name
+        self.bucket_arn: str = bucket.bucket_arn
         self.kms_key_arn: str = kms_key_arn
         self.role_arn: str = irsa.role_arn
         self.release_name: str = release.name
@@ -354,76 +349,7 @@ class S3ProxyRelease(Construct):
         # As in the seed's `app_url_example`: a URL that answers once the release is up.
         self.example_url: str = f"https://{props.host}/{quote(first)}"
 
-    def _bucket(
-        self,
-    ) -> tuple[S3Bucket, str, S3BucketServerSideEncryptionConfigurationA, S3BucketPolicy]:
-        props = self._props
-        if props.kms_key_arn is None:
-            key = KmsKey(
-                self,
-                "kms-key",
-                description=f"Encrypts the S3 proxy content bucket {props.bucket_name}",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-            )
-            KmsAlias(
-                self, "kms-alias", name=kms_alias_name(props.bucket_name), target_key_id=key.key_id
-            )
-            kms_key_arn = key.arn
-        else:
-            kms_key_arn = props.kms_key_arn
-
-        bucket = S3Bucket(
-            self, "bucket", bucket=props.bucket_name, force_destroy=props.allow_force_destroy
-        )
-        S3BucketVersioningA(
-            self,
-            "versioning",
-            bucket=bucket.id,
-            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
-        )
-        encryption = S3BucketServerSideEncryptionConfigurationA(
-            self,
-            "encryption",
-            bucket=bucket.id,
-            rule=[
-                S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default=S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
-                    ),
-                    # One KMS data key per bucket instead of per object: fewer KMS calls.
-                    bucket_key_enabled=True,
-                )
-            ],
-        )
-        public_access_block = S3BucketPublicAccessBlock(
-            self,
-            "public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-        )
-        S3BucketOwnershipControls(
-            self,
-            "ownership",
-            bucket=bucket.id,
-            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
-        )
-        document = policy_document(self, "policy-document", [deny_insecure_transport(bucket.arn)])
-        policy = S3BucketPolicy(
-            self,
-            "policy",
-            bucket=bucket.id,
-            policy=document.json,
-            depends_on=[public_access_block],
-        )
-        return bucket, kms_key_arn, encryption, policy
-
-    def _upload_content(
-        self, bucket: S3Bucket, encryption: S3BucketServerSideEncryptionConfigurationA
-    ) -> dict[str, S3Object]:
+    def _upload_content(self, bucket: PrivateBucket) -> dict[str, S3Object]:
         """Key -> object, one per file, in key order; an object changes only with its file."""
         props = self._props
         assert props.content_dir is not None
@@ -442,14 +368,14 @@ class S3ProxyRelease(Construct):
             s3_object = S3Object(
                 self,
                 f"object-{object_id}",
-                bucket=bucket.id,
+                bucket=bucket.bucket_id,
                 key=key,
                 source=asset.path,
                 # `etag` never matches a KMS-encrypted object's ETag (not an MD5): this does.
                 source_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
                 content_type=content_type or "application/octet-stream",
                 # Uploaded after default encryption is set, so every object uses the KMS key.
-                depends_on=[encryption],
+                depends_on=[bucket.encryption],
             )
             objects[key] = s3_object
         return objects

@@ -16,6 +16,7 @@ from berth_constructs.ci_identities import CiIdentities, CiIdentitiesProps
 from berth_constructs.ecr_refresher_release import ChartSource
 from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps
 from berth_constructs.eks_cluster_access import EksClusterAccess, EksClusterAccessProps
+from berth_constructs.guards import add_guards
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
 from berth_constructs.otel_agent_release import ImageRef, OtelAgentRelease, OtelAgentReleaseProps
 from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
@@ -86,6 +87,8 @@ class EnvironmentStack(TerraformStack):
             self._add_observability(environment, images)
         if environment.s3_proxy is not None:
             self._add_s3_proxy(environment, images)
+        # Synthesis fails if a bucket lacks encryption or a public-access block, or tags are lost.
+        add_guards(self)
 
     def _configure_backend(self, environment: Environment) -> None:
         backend = environment.state_backend
