@@ -138,7 +138,9 @@ class EcrRefresherReleaseProps:
     allow_all_namespaces: bool = False
     # IAM role to assume by web identity (`EcrRegistry.refresher_role_arn`).
     role_arn: str | None = None
-    # Or an existing Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, made outside Terraform.
+    # Or an existing Secret, made outside Terraform, whose one key `credentials` holds an AWS
+    # shared-credentials file (`[default]`, `aws_access_key_id = ...`, `aws_secret_access_key =
+    # ...`); the chart (>= 0.2.0) mounts it read-only as a file, never as environment variables.
     aws_credentials_secret: str | None = None
     # ECR registry (account) ids to log in to; empty means the credentials' own account.
     registry_ids: Sequence[str] = ()

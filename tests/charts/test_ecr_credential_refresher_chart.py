@@ -218,11 +218,71 @@ def test_irsa_annotation_and_static_keys_secret() -> None:
     assert annotations == {
         "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/berth-uat-ecr-refresher"
     }
-    assert "envFrom" not in pod_spec(irsa)["containers"][0]
-    assert pod_spec(static)["containers"][0]["envFrom"] == [
-        {"secretRef": {"name": "ecr-refresher-aws-keys"}}
-    ]
     assert "annotations" not in one(static, "ServiceAccount")["metadata"]
+    # IRSA: no credentials file, no volume for it.
+    [container] = pod_spec(irsa)["containers"]
+    assert "AWS_SHARED_CREDENTIALS_FILE" not in env(irsa)
+    assert "aws-credentials" not in {v["name"] for v in pod_spec(irsa)["volumes"]}
+    assert "aws-credentials" not in {m["name"] for m in container["volumeMounts"]}
+
+
+def test_no_aws_keys_reach_the_pod_as_environment_variables(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, manifests = scenario
+    [container] = pod_spec(manifests)["containers"]
+    assert "envFrom" not in container
+    for item in container["env"]:
+        assert "valueFrom" not in item
+        assert item["name"] not in {
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        }
+        assert "aws_secret_access_key" not in str(item.get("value", "")).lower()
+
+
+def test_static_keys_are_a_read_only_credentials_file() -> None:
+    manifests = render(ci_values("all-static-keys"))
+    spec = pod_spec(manifests)
+    [container] = spec["containers"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == "aws-credentials"]
+    # Only the `credentials` key (shared-credentials INI), owner-read-only.
+    assert volume["secret"] == {
+        "secretName": "ecr-refresher-aws-keys",
+        "defaultMode": 0o400,
+        "items": [{"key": "credentials", "path": "credentials"}],
+    }
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "aws-credentials"]
+    assert mount == {
+        "name": "aws-credentials",
+        "mountPath": "/var/run/secrets/aws",
+        "readOnly": True,
+    }
+    assert "subPath" not in mount  # a subPath mount would never see a rotated Secret
+    # boto3's default chain reads the file named here; the app reads no key itself.
+    assert env(manifests)["AWS_SHARED_CREDENTIALS_FILE"] == "/var/run/secrets/aws/credentials"
+    # The kubelet makes the file readable to the non-root user through the fsGroup.
+    assert spec["securityContext"]["fsGroup"] == container["securityContext"]["runAsGroup"]
+
+
+def test_static_keys_without_fs_group_are_refused() -> None:
+    values = copy.deepcopy(ci_values("all-static-keys"))
+    # Helm merges maps with the chart defaults: null removes the default fsGroup.
+    values["podSecurityContext"] = {"fsGroup": None}
+    with pytest.raises(
+        helm_sdk.HelmError, match=re.escape("aws.existingSecret needs podSecurityContext.fsGroup")
+    ):
+        render(values)
+
+
+def test_notes_name_the_credentials_file() -> None:
+    notes = helm_sdk.render_notes(
+        CHART, ci_values("all-static-keys"), name=RELEASE, namespace=NAMESPACE
+    )
+    assert '"credentials" key' in notes
+    assert "/var/run/secrets/aws/credentials" in notes
+    assert f"rollout restart deploy/{FULLNAME}" in notes
 
 
 def test_image_by_digest_when_given() -> None:
@@ -327,3 +387,10 @@ def test_notes_say_where_the_secret_goes() -> None:
     assert 'pull secret "ecr-pull"' in notes
     assert "into: builds" in notes
     assert 'service account "builder"' in notes
+
+
+def test_chart_version_has_a_changelog_entry() -> None:
+    metadata = helm_sdk.chart_metadata(CHART)
+    # 0.2.0: the static-keys Secret became a `credentials` file (was AWS_* keys as env vars).
+    assert metadata["version"] == "0.2.0"
+    assert f"## {metadata['version']} " in (CHART / "CHANGELOG.md").read_text()

@@ -172,6 +172,47 @@ def test_selectors_do_not_carry_the_chart_version(
         assert service["spec"]["selector"] == selector
 
 
+def test_network_policy_admits_only_the_receivers_and_health(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, manifests = scenario
+    policy = one(manifests, "NetworkPolicy")
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"]
+        == (workload(manifests)["spec"]["selector"]["matchLabels"])
+    )
+    # Ingress only; egress stays open (Coralogix, AppConfig, STS).
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [
+        {"port": port, "protocol": "TCP"} for port in ("otlp-grpc", "otlp-http", "health")
+    ]
+    # The named ports are the collector's, so the policy admits exactly 4317, 4318 and 13133.
+    [collector] = pod_spec(manifests)["containers"]
+    ports = {p["name"]: p["containerPort"] for p in collector["ports"]}
+    assert [ports[p["port"]] for p in rule["ports"]] == [4317, 4318, 13133]
+    expected = ci_values(name).get("networkPolicy", {}).get("ingressFrom") or [
+        {"namespaceSelector": {}}
+    ]
+    assert rule["from"] == expected
+
+
+def test_network_policy_default_peers_are_the_cluster_pods(default: list[dict[str, Any]]) -> None:
+    # No ingressFrom: every pod of the cluster, never an empty `from` (which would admit anyone).
+    [rule] = one(default, "NetworkPolicy")["spec"]["ingress"]
+    assert rule["from"] == [{"namespaceSelector": {}}]
+    peers = [{"podSelector": {"matchLabels": {"app": "api"}}}]
+    [rule] = one(
+        render(_with(ci_values("default"), "networkPolicy.ingressFrom", peers)), "NetworkPolicy"
+    )["spec"]["ingress"]
+    assert rule["from"] == peers
+
+
+def test_network_policy_disabled_is_absent() -> None:
+    manifests = render(_with(ci_values("default"), "networkPolicy.enabled", False))
+    assert not [m for m in manifests if m["kind"] == "NetworkPolicy"]
+
+
 def test_irsa_annotation_on_the_created_service_account(default: list[dict[str, Any]]) -> None:
     account = one(default, "ServiceAccount")
     assert account["metadata"]["annotations"] == {
@@ -247,6 +288,8 @@ def _with(values: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         ("appconfig.region", "Ireland"),
         ("serviceAccount.roleArn", "role/otel"),
         ("fetcher.pollIntervalSeconds", 5),
+        ("networkPolicy.egress", []),
+        ("networkPolicy.ingressFrom", [{"podSelectors": {}}]),
     ],
 )
 def test_schema_rejects_unknown_keys_and_bad_values(path: str, value: Any) -> None:
@@ -330,7 +373,7 @@ def test_notes_say_where_the_key_comes_from_and_how_to_roll() -> None:
 def test_chart_metadata_and_changelog() -> None:
     metadata = helm_sdk.chart_metadata(CHART)
     assert metadata["apiVersion"] == "v2"
-    assert metadata["version"] == "0.1.1"
+    assert metadata["version"] == "0.1.2"
     assert f"## {metadata['version']}" in (CHART / "CHANGELOG.md").read_text()
     values_text = (CHART / "values.yaml").read_text()
     assert yaml.safe_load(values_text)["image"]["tag"] == metadata["appVersion"]

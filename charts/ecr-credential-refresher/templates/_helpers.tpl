@@ -101,6 +101,19 @@ leave the required values empty on purpose) stay lint-clean for publishing.
 {{- if and .Values.builder.serviceAccount (not .Values.builder.enabled) }}
 {{- fail "builder.serviceAccount needs builder.enabled: true" }}
 {{- end }}
+{{- if and .Values.aws.existingSecret (not (.Values.podSecurityContext | default dict).fsGroup) }}
+{{- fail "aws.existingSecret needs podSecurityContext.fsGroup: the credentials file is root-owned, mode 0400, and the non-root user reads it through the fsGroup" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the static-keys Secret's `credentials` key is mounted (AWS_SHARED_CREDENTIALS_FILE).
+*/}}
+{{- define "ecr-credential-refresher.awsCredentialsDir" -}}
+/var/run/secrets/aws
+{{- end }}
+{{- define "ecr-credential-refresher.awsCredentialsFile" -}}
+{{ include "ecr-credential-refresher.awsCredentialsDir" . }}/credentials
 {{- end }}
 
 {{/*
