@@ -175,8 +175,12 @@ def test_static_keys_release_values_pass_the_chart_schema_and_render(
     (deployment,) = [m for m in manifests if m["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"{IMAGE.repository}@{DIGEST}"
-    assert container["envFrom"] == [{"secretRef": {"name": "ecr-refresher-aws-keys"}}]
+    # The keys reach the pod as a mounted credentials file, never as environment variables.
+    assert "envFrom" not in container
     env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/var/run/secrets/aws/credentials"
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert any(v.get("secret", {}).get("secretName") == "ecr-refresher-aws-keys" for v in volumes)
     assert env["AWS_REGION"] == "eu-central-1"
     assert env["ECR_REFRESHER_NAMESPACE_SELECTOR"] == "ecr-pull=enabled"
     assert env["ECR_REFRESHER_REGISTRY_IDS"] == "111111111111,222222222222"
