@@ -19,6 +19,8 @@ setup: .venv/.synced node_modules/.installed .tools/checkov/.installed
 
 .tools/pipenv.installed:
 	@$(PYTHON) -m pipenv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "pipenv==$(PIPENV_VERSION)"
+	@# cdktf.json runs `pipenv run ...`: under pyenv the new command needs its shim.
+	@command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 	@mkdir -p .tools && touch $@
 
 .venv/.synced: Pipfile.lock .tools/pipenv.installed

@@ -14,8 +14,14 @@ def stack_dir(name: str, outdir: Path = OUTDIR) -> Path:
     return outdir / "stacks" / name
 
 
-def synth_all(environments: list[Environment] | None = None, outdir: Path = OUTDIR) -> list[str]:
-    """Write `cdktf.out/stacks/<env>/cdk.tf.json` for every environment; returns the stack names."""
+def synth_all(
+    environments: list[Environment] | None = None, outdir: Path | None = None
+) -> list[str]:
+    """Write `<outdir>/stacks/<env>/cdk.tf.json` for every environment; returns the stack names.
+
+    Without `outdir`: the folder the cdktf CLI asks for (`--output`, passed as CDKTF_OUTDIR),
+    else the project's `cdktf.out/`.
+    """
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     # The provider bindings take seconds to import: only commands that synthesize pay for them.
     from cdktf import App
@@ -23,7 +29,7 @@ def synth_all(environments: list[Environment] | None = None, outdir: Path = OUTD
     from stacks.environment_stack import EnvironmentStack
 
     environments = environments if environments is not None else load_all_environments()
-    app = App(outdir=str(outdir))
+    app = App(outdir=str(outdir or os.environ.get("CDKTF_OUTDIR") or OUTDIR))
     for environment in environments:
         EnvironmentStack(app, environment)
     app.synth()
