@@ -15,15 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NotRequired, TypedDict
 
-import yaml
-from cdktf import AssetType, TerraformAsset, TerraformProvider, Token
-from cdktf_cdktf_provider_helm.release import Release
+from cdktf import TerraformProvider, Token
 from constructs import Construct
 
 from berth_constructs.ecr_registry import ContainerImage
+from berth_constructs.helm_chart import ChartSource, install_chart
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -31,48 +29,11 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _DURATION = re.compile(r"^(?=.)(\d+h)?(\d+m)?(\d+s)?$")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][\w.+-]+)?$")
 
 
 def _is_value(text: str | None) -> bool:
     """True for a literal string we can check; tokens (other resources' attributes) are not."""
     return bool(text) and not Token.is_unresolved(text)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChartSource:
-    """Where `helm_release` gets a chart: a local chart directory, or a pinned repository chart."""
-
-    # A chart directory on this machine (e.g. `charts/s3proxy`); copied into the synth output
-    # as a cdktf asset, so the stack does not depend on where it was synthesized.
-    path: Path | None = None
-    # Chart name in `repository` (with `repository` and `version`).
-    name: str | None = None
-    # Helm repository URL (`https://...` or `oci://...`).
-    repository: str | None = None
-    # Exact chart version; required with `repository` so a release never drifts.
-    version: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.path is not None:
-            if self.name or self.repository or self.version:
-                raise ValueError("path: give a chart path OR name/repository/version, not both")
-            if not (self.path / "Chart.yaml").is_file():
-                raise ValueError(f"path: {self.path} is not a chart directory (no Chart.yaml)")
-            return
-        if not (self.name and self.repository and self.version):
-            raise ValueError("name: a repository chart needs name, repository and version")
-        if not self.repository.startswith(("https://", "oci://")):
-            raise ValueError(f"repository: {self.repository!r} must be an https:// or oci:// URL")
-        if not _SEMVER.match(self.version):
-            raise ValueError(f"version: {self.version!r} is not an exact chart version")
-
-    def locate(self, scope: Construct, id: str) -> tuple[str, str | None, str | None]:
-        """`(chart, repository, version)` for `Release(...)`; a local chart becomes an asset."""
-        if self.path is None:
-            return str(self.name), self.repository, self.version
-        asset = TerraformAsset(scope, id, path=str(self.path.resolve()), type=AssetType.DIRECTORY)
-        return asset.path, None, None
 
 
 class _Image(TypedDict):
@@ -258,21 +219,14 @@ class EcrRefresherRelease(Construct):
     def __init__(self, scope: Construct, id: str, props: EcrRefresherReleaseProps) -> None:
         super().__init__(scope, id)
         self.values: RefresherValues = refresher_values(props)
-        chart, repository, version = props.chart.locate(self, "chart")
-        release = Release(
+        release = install_chart(
             self,
             "release",
-            chart=chart,
-            repository=repository,
-            version=version,
-            name=props.release_name,
+            chart=props.chart,
+            release_name=props.release_name,
             namespace=props.namespace,
+            values=self.values,
             create_namespace=props.create_namespace,
-            values=[yaml.safe_dump(dict(self.values), sort_keys=True)],
-            # A failed install or upgrade rolls back instead of leaving a half-applied release.
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
             provider=props.provider,
         )
         self.release_name: str = release.name

@@ -9,23 +9,22 @@ the chart's sidecar at run time and is in no value of this release.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
+from berth_constructs.helm_chart import ChartSource, install_chart
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.secret_app_config import SecretAppConfig
 
-# The chart in this repository, relative to the folder Terraform runs in
-# (`cdktf.out/stacks/<stack>/`), so no machine's path lands in the synthesized JSON.
-LOCAL_CHART = "../../../charts/otel-agent"
+# The chart in this repository; synth copies it in as a cdktf asset, so the JSON holds a path
+# relative to the stack's folder and no machine's path.
+_CHART_DIR = Path(__file__).resolve().parents[1] / "charts" / "otel-agent"
 
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,12 +68,8 @@ class OtelAgentReleaseProps:
     release_name: str = "otel-agent"
     # ServiceAccount name (the IRSA trust condition names it).
     service_account_name: str = "otel-agent"
-    # Chart name in `chart_repository`, or a local chart folder when the repository is None.
-    chart: str = LOCAL_CHART
-    # Helm repository URL (https:// or oci://); None installs `chart` from a local folder.
-    chart_repository: str | None = None
-    # Chart version, required with a repository so releases are reproducible.
-    chart_version: str | None = None
+    # Where the chart comes from; by default this repository's `charts/otel-agent`.
+    chart: ChartSource = field(default_factory=lambda: ChartSource(path=_CHART_DIR))
     # `deployment` (an OTLP gateway) or `daemonset` (one collector per node).
     mode: Literal["deployment", "daemonset"] = "deployment"
     # When the secret is a JSON object, the field holding the key ("" = the whole value).
@@ -91,17 +86,6 @@ class OtelAgentReleaseProps:
             raise ValueError(f"coralogix_domain: {self.coralogix_domain!r} is not a domain name")
         if self.mode not in ("deployment", "daemonset"):
             raise ValueError(f"mode: {self.mode!r} must be deployment or daemonset")
-        if self.chart_repository is not None:
-            if not self.chart_repository.startswith(("https://", "oci://")):
-                raise ValueError(
-                    f"chart_repository: {self.chart_repository!r} must be an https:// or oci:// URL"
-                )
-            if self.chart_version is None or not _SEMVER.match(self.chart_version):
-                raise ValueError(
-                    "chart_version: a pinned version is required with chart_repository"
-                )
-        elif "://" in self.chart:
-            raise ValueError(f"chart: {self.chart!r} is a URL; give it as chart_repository")
 
 
 def otel_agent_values(
@@ -175,21 +159,23 @@ class OtelAgentRelease(Construct):
             collector_image=props.collector_image,
             fetcher_image=props.fetcher_image,
         )
-        release = Release(
+        release = install_chart(
             self,
             "release",
-            name=props.release_name,
-            namespace=props.namespace,
             chart=props.chart,
-            repository=props.chart_repository,
-            version=props.chart_version,
-            values=[yaml.safe_dump(values, sort_keys=True)],
-            # Roll back a failed upgrade instead of leaving a half-applied release.
-            atomic=True,
-            cleanup_on_fail=True,
+            release_name=props.release_name,
+            namespace=props.namespace,
+            values=values,
+            # The namespace must exist (see `namespace`).
+            create_namespace=False,
             # The pods assume the role at start: role, grant and ServiceAccount come first.
             depends_on=irsa.dependables(),
         )
+        # This release never set a history cap or create_namespace: unset both so the refactor
+        # onto `install_chart` changes nothing in state. Drop these two lines to adopt the shared
+        # max_history (an in-place update of the release on the next apply).
+        release.reset_max_history()
+        release.reset_create_namespace()
         self.release_name: str = release.name
         self.release_namespace: str = props.namespace
         self.role_arn: str = irsa.role_arn

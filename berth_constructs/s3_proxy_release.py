@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import TypedDict
 from urllib.parse import quote
 
-import yaml
 from cdktf import AssetType, TerraformAsset, TerraformProvider
 from cdktf_cdktf_provider_aws.s3_object import S3Object
-from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
-from berth_constructs.ecr_refresher_release import ChartSource
 from berth_constructs.ecr_registry import ContainerImage
+from berth_constructs.helm_chart import ChartSource, install_chart
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.policies import Condition, Statement
 from berth_constructs.private_bucket import PrivateBucket, PrivateBucketProps
@@ -318,21 +316,14 @@ class S3ProxyRelease(Construct):
             },
             "replicaCount": props.replicas,
         }
-        chart, repository, version = props.chart.locate(self, "chart")
-        release = Release(
+        release = install_chart(
             self,
             "release",
-            chart=chart,
-            repository=repository,
-            version=version,
-            name=props.release_name,
+            chart=props.chart,
+            release_name=props.release_name,
             namespace=props.namespace,
+            values=self.values,
             create_namespace=props.create_namespace,
-            values=[yaml.safe_dump(dict(self.values), sort_keys=True)],
-            # A failed install or upgrade rolls back instead of leaving a half-applied release.
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
             provider=props.provider,
             # Pods start once the bucket is locked down and its content is in place.
             depends_on=[bucket_policy, *objects.values()],

@@ -13,10 +13,10 @@ from constructs import Construct
 
 from berth.config import PROJECT_ROOT, Environment
 from berth_constructs.ci_identities import CiIdentities, CiIdentitiesProps
-from berth_constructs.ecr_refresher_release import ChartSource
 from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps
 from berth_constructs.eks_cluster_access import EksClusterAccess, EksClusterAccessProps
 from berth_constructs.guards import add_guards
+from berth_constructs.helm_chart import ChartSource
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
 from berth_constructs.otel_agent_release import ImageRef, OtelAgentRelease, OtelAgentReleaseProps
 from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps

@@ -35,8 +35,8 @@ def sample() -> tuple[dict[str, Any], list[str]]:
     from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
     from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 
-    from berth_constructs.ecr_refresher_release import ChartSource
     from berth_constructs.ecr_registry import ContainerImage
+    from berth_constructs.helm_chart import ChartSource
     from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
     from berth_constructs.otel_agent_release import (
         ImageRef,
@@ -254,7 +254,7 @@ def test_release_role_found_through_the_terraform_service_account(review: dict[s
     # otel-agent's chart does not create its ServiceAccount: IrsaServiceAccount does, annotated.
     (agent,) = [r for r in review["helm_releases"] if r["release"] == "otel-agent"]
     assert agent["aws_role"] == "role:berth-uat-otel-agent"
-    assert agent["chart"] == "charts/otel-agent"
+    assert agent["chart"] == "local chart (asset otel-agent/chart)"
 
 
 def test_cli_unknown_environment_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,17 +16,14 @@ import yaml
 from cdktf import TerraformStack, Testing
 
 from berth import helm_sdk
-from berth_constructs.ecr_refresher_release import (
-    ChartSource,
-    EcrRefresherRelease,
-    EcrRefresherReleaseProps,
-)
+from berth_constructs.ecr_refresher_release import EcrRefresherRelease, EcrRefresherReleaseProps
 from berth_constructs.ecr_registry import (
     ContainerImage,
     EcrRegistry,
     EcrRegistryProps,
     RefresherTrust,
 )
+from berth_constructs.helm_chart import ChartSource
 from tests.support.tfjson import policy_statements, resources
 
 CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "ecr-credential-refresher"

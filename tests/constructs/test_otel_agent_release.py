@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from berth import helm_sdk
+from berth_constructs.helm_chart import ChartSource
 from berth_constructs.otel_agent_release import (
     ImageRef,
     OtelAgentRelease,
@@ -149,9 +150,53 @@ def test_release_waits_for_role_grant_and_service_account(release: dict[str, Any
 
 
 def test_release_installs_the_local_chart_atomically(release: dict[str, Any]) -> None:
-    assert release["chart"] == "../../../charts/otel-agent"
+    # The repository's chart, copied in as a cdktf asset: a path relative to the stack's folder.
+    assert release["chart"].startswith("assets/otel-agent_chart_")
+    assert "repository" not in release and "version" not in release
     assert release["namespace"] == "observability"
     assert release["atomic"] is True
+    assert release["cleanup_on_fail"] is True
+
+
+def test_default_chart_is_this_repositorys_otel_agent_chart() -> None:
+    props = OtelAgentReleaseProps(private_key=None, **VALID)  # type: ignore[arg-type]
+    assert props.chart == ChartSource(path=CHART)
+
+
+def test_repository_chart_is_passed_pinned() -> None:
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    other = cdktf.TerraformStack(cdktf.Testing.app(), "repository-chart")
+    AwsProvider(other, "aws", region=REGION)
+    private_key = SecretAppConfig(
+        other,
+        "coralogix-key",
+        SecretAppConfigProps(
+            name="coralogix-private-key",
+            name_prefix="berth-uat",
+            environment_name="uat",
+            account_id=ACCOUNT,
+            region=REGION,
+            value_source="out_of_band",
+        ),
+    )
+    OtelAgentRelease(
+        other,
+        "otel-agent",
+        OtelAgentReleaseProps(
+            private_key=private_key,
+            chart=ChartSource(
+                name="otel-agent", repository="oci://charts.example.com/berth", version="0.1.2"
+            ),
+            **VALID,
+        ),
+    )
+    release = one_resource(json.loads(cdktf.Testing.synth(other)), "helm_release")
+    assert (release["chart"], release["repository"], release["version"]) == (
+        "otel-agent",
+        "oci://charts.example.com/berth",
+        "0.1.2",
+    )
 
 
 def _concrete(values: dict[str, Any]) -> dict[str, Any]:
@@ -216,14 +261,35 @@ VALID: dict[str, Any] = {
     [
         ({"coralogix_domain": "https://eu2.coralogix.com"}, "coralogix_domain: .* not a domain"),
         ({"mode": "statefulset"}, "mode: 'statefulset' must be"),
-        ({"chart_repository": "s3://charts"}, "chart_repository: .* https:// or oci://"),
-        ({"chart_repository": "https://charts.example.com"}, "chart_version: a pinned version"),
-        ({"chart": "https://charts.example.com/otel-agent.tgz"}, "chart: .* is a URL"),
     ],
 )
 def test_props_refuse_invalid_values(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         OtelAgentReleaseProps(private_key=None, **{**VALID, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"name": "otel-agent", "repository": "s3://charts", "version": "0.1.2"},
+            "repository: .* https:// or oci://",
+        ),
+        (
+            {"name": "otel-agent", "repository": "https://charts.example.com"},
+            "name: a repository chart needs name, repository and version",
+        ),
+        (
+            {"path": Path("https://charts.example.com/otel-agent.tgz")},
+            "path: .* is not a chart directory",
+        ),
+    ],
+)
+def test_chart_must_be_a_chart_directory_or_a_pinned_repository_chart(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        OtelAgentReleaseProps(private_key=None, chart=ChartSource(**kwargs), **VALID)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

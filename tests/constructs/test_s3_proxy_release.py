@@ -20,8 +20,8 @@ import yaml
 from cdktf import TerraformStack, Testing
 
 from berth import helm_sdk
-from berth_constructs.ecr_refresher_release import ChartSource
 from berth_constructs.ecr_registry import ContainerImage, EcrRegistry, EcrRegistryProps
+from berth_constructs.helm_chart import ChartSource
 from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
 from tests.support.tfjson import policy_statements, principals, resources, statement
 
