@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from berth.chart_repo.errors import ChartRepoError
 from berth.config import ConfigError
 from berth.local import EmulatorError
+from berth.proxy_check import ProxyCheckError
 from berth.terraform import TerraformError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -46,7 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (ConfigError, BerthError, ChartRepoError, TerraformError, EmulatorError) as error:
+    except (
+        ConfigError,
+        BerthError,
+        ChartRepoError,
+        TerraformError,
+        EmulatorError,
+        ProxyCheckError,
+    ) as error:
         print(f"berth: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

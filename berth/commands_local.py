@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -117,6 +119,7 @@ def _local_environment(environments: list[Environment]) -> Environment:
 
 def _up(args: argparse.Namespace) -> int:
     from berth.chart_repo import publish_charts, verify_repo
+    from berth.proxy_check import pull_through_proxy
     from berth.synth import stack_dir, synth_all
 
     started = _step("validating environments/*.yaml")
@@ -147,7 +150,8 @@ def _up(args: argparse.Namespace) -> int:
             outputs = deployment.outputs()
             for name, value in sorted(outputs.items()):
                 print(f"    {name} = {value}")
-            os.environ.update({**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto.endpoint_url})
+            emulator_env = {**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto.endpoint_url}
+            os.environ.update(emulator_env)
             started = _step(f"publishing charts/ to {outputs['helm_repo_url']}")
             summary = publish_charts(local, out=sys.stdout)
             _done(started)
@@ -158,6 +162,15 @@ def _up(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(f"    problem: {problem}")
             _done(started)
+            started = _step(
+                "reading the repository through the S3 proxy (HTTPS, basic auth) with Helm"
+            )
+            check = pull_through_proxy(
+                outputs["helm_repo_bucket_name"], local.region, emulator_env, work / "proxy"
+            )
+            print(f"    {check.url}: charts {', '.join(check.charts)}")
+            print(f"    pulled {check.pulled}, rendered {', '.join(check.rendered_kinds)}")
+            _done(started)
             if args.keep_running:
                 _wait_for_interrupt(moto.endpoint_url)
         finally:
@@ -166,6 +179,30 @@ def _up(args: argparse.Namespace) -> int:
             _done(started)
     print("berth up: ok" if not problems else "berth up: the repository has problems (see above)")
     return 0 if not problems else 1
+
+
+def _put_demo_secret(name: str, emulator_env: dict[str, str], work: Path) -> None:
+    """Put a random value through the real CLI, then show it reached neither state nor JSON."""
+    from berth.cli import BerthError
+    from berth.synth import stack_dir
+
+    value = f"demo-{secrets.token_hex(16)}"
+    result = subprocess.run(
+        [sys.executable, "-m", "berth", "secret", "put", LOCAL_ENVIRONMENT, name],
+        input=value,
+        text=True,
+        capture_output=True,
+        env={**os.environ, **emulator_env},
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BerthError(f"berth secret put failed: {result.stderr.strip()}")
+    print("    " + "\n    ".join(result.stdout.strip().splitlines()))
+    searched = [work / "terraform.tfstate", stack_dir(LOCAL_ENVIRONMENT) / "cdk.tf.json"]
+    found = [path.name for path in searched if value in path.read_text(encoding="utf-8")]
+    if found:
+        raise BerthError(f"the secret value leaked into {', '.join(found)}")
+    print(f"    the value appears 0 times in {', '.join(path.name for path in searched)}")
 
 
 def _wait_for_interrupt(endpoint_url: str) -> None:

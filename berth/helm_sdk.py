@@ -127,12 +127,23 @@ def render_notes(chart: Path, values: dict[str, Any] | None = None, **kwargs: st
 
 
 def fetch_index(
-    repo_url: str, *, username: str | None = None, password: str | None = None
+    repo_url: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    insecure_skip_tls_verify: bool = False,
 ) -> dict[str, Any]:
     """Download and parse a repository's index.yaml the way a Helm client does."""
     sdk = _sdk()
     try:
-        return dict(sdk.repo_index(repo_url, username=username, password=password))
+        return dict(
+            sdk.repo_index(
+                repo_url,
+                username=username,
+                password=password,
+                insecure_skip_tls_verify=insecure_skip_tls_verify,
+            )
+        )
     except sdk.HelmError as error:
         raise HelmError(f"{repo_url}: {error}") from error
 

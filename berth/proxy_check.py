@@ -1,0 +1,164 @@
+"""The main job's last proof: a stock Helm client reads the private repository over HTTPS.
+
+The S3 proxy (`apps/s3proxy`, run as its own process exactly as its image runs it) serves the
+`local` Helm repository bucket with TLS and basic auth; the real Helm SDK downloads the index,
+pulls a chart and renders it. No public bucket and no Helm plugin are involved.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from berth import helm_sdk
+from berth.config import PROJECT_ROOT
+from berth.local import LOOPBACK, free_loopback_port
+
+S3PROXY_APP = PROJECT_ROOT / "apps" / "s3proxy"
+PROXY_USER = "helm"
+PROXY_CHART = "s3proxy"
+
+
+class ProxyCheckError(RuntimeError):
+    """The proxy did not start or the Helm client could not read through it."""
+
+
+@dataclass(frozen=True)
+class ProxyCheck:
+    """What the Helm client got through the proxy."""
+
+    url: str
+    charts: list[str]
+    pulled: str
+    rendered_kinds: list[str]
+
+
+def _write_tls_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 (the proxy's listener)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth up s3proxy")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "proxy-cert.pem", directory / "proxy-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def _write_htpasswd(directory: Path, password: str) -> Path:
+    import bcrypt
+
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    path = directory / "htpasswd"
+    path.write_text(f"{PROXY_USER}:{hashed}\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _wait_for_health(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # our own throwaway certificate, on loopback
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ProxyCheckError(f"the S3 proxy exited early; see {log}")
+        try:
+            url = f"https://{LOOPBACK}:{port}/healthz"
+            with urllib.request.urlopen(url, timeout=1, context=context):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise ProxyCheckError(f"the S3 proxy did not answer on port {port}; see {log}")
+
+
+def pull_through_proxy(
+    bucket: str, region: str, emulator_env: dict[str, str], work: Path
+) -> ProxyCheck:
+    """Serve `bucket` through the S3 proxy and read it with the Helm SDK as a repository."""
+    work.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(18)
+    cert, key = _write_tls_certificate(work)
+    port = free_loopback_port()
+    log = work / "s3proxy.log"
+    env = {
+        **os.environ,
+        **emulator_env,
+        "PYTHONPATH": str(S3PROXY_APP),
+        "AWS_REGION": region,
+        "S3_BUCKET": bucket,
+        "S3PROXY_BIND_ADDRESS": LOOPBACK,
+        "S3PROXY_PORT": str(port),
+        "S3PROXY_INDEX_DOCUMENT": "index.yaml",
+        "S3PROXY_HTPASSWD_FILE": str(_write_htpasswd(work, password)),
+        "S3PROXY_TLS_CERT_FILE": str(cert),
+        "S3PROXY_TLS_KEY_FILE": str(key),
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "s3proxy"], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"https://{LOOPBACK}:{port}"
+    try:
+        _wait_for_health(process, port, log)
+        credentials = {"username": PROXY_USER, "password": password}
+        index = helm_sdk.fetch_index(url, **credentials, insecure_skip_tls_verify=True)
+        charts = sorted(index.get("entries", {}))
+        if PROXY_CHART not in charts:
+            raise ProxyCheckError(
+                f"{url}/index.yaml does not list the {PROXY_CHART} chart: {charts}"
+            )
+        # The proxy serves its own chart: pull it and render it as an install would.
+        archive = helm_sdk.pull(
+            PROXY_CHART, url, work / "pulled", **credentials, insecure_skip_tls_verify=True
+        )
+        values = {"s3": {"bucket": bucket}, "auth": {"existingSecret": "s3proxy-htpasswd"}}
+        manifests = helm_sdk.render(archive.read_bytes(), values)
+        kinds = sorted({manifest["kind"] for manifest in manifests})
+    except helm_sdk.HelmError as error:
+        raise ProxyCheckError(
+            f"Helm could not read the repository through the proxy: {error}"
+        ) from error
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return ProxyCheck(url=url, charts=charts, pulled=archive.name, rendered_kinds=kinds)
