@@ -171,11 +171,6 @@ class OtelAgentRelease(Construct):
             # The pods assume the role at start: role, grant and ServiceAccount come first.
             depends_on=irsa.dependables(),
         )
-        # This release never set a history cap or create_namespace: unset both so the refactor
-        # onto `install_chart` changes nothing in state. Drop these two lines to adopt the shared
-        # max_history (an in-place update of the release on the next apply).
-        release.reset_max_history()
-        release.reset_create_namespace()
         self.release_name: str = release.name
         self.release_namespace: str = props.namespace
         self.role_arn: str = irsa.role_arn
