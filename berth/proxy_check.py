@@ -7,8 +7,6 @@ pulls a chart and renders it. No public bucket and no Helm plugin are involved.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import secrets
 import subprocess
@@ -21,7 +19,7 @@ from pathlib import Path
 
 from berth import helm_sdk
 from berth.config import PROJECT_ROOT
-from berth.local import LOOPBACK, free_loopback_port
+from berth.local import LOOPBACK, free_loopback_port, stop_process, write_loopback_certificate
 
 S3PROXY_APP = PROJECT_ROOT / "apps" / "s3proxy"
 PROXY_USER = "helm"
@@ -40,43 +38,6 @@ class ProxyCheck:
     charts: list[str]
     pulled: str
     rendered_kinds: list[str]
-
-
-def _write_tls_certificate(directory: Path) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for 127.0.0.1 (the proxy's listener)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth up s3proxy")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "proxy-cert.pem", directory / "proxy-key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def _write_htpasswd(directory: Path, password: str) -> Path:
@@ -114,7 +75,7 @@ def pull_through_proxy(
     """Serve `bucket` through the S3 proxy and read it with the Helm SDK as a repository."""
     work.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
-    cert, key = _write_tls_certificate(work)
+    cert, key = write_loopback_certificate(work)
     port = free_loopback_port()
     log = work / "s3proxy.log"
     env = {
@@ -156,9 +117,5 @@ def pull_through_proxy(
             f"Helm could not read the repository through the proxy: {error}"
         ) from error
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
     return ProxyCheck(url=url, charts=charts, pulled=archive.name, rendered_kinds=kinds)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import bcrypt
 
-from berth.local import EMULATOR_CREDENTIALS, LOOPBACK, free_loopback_port
+from berth.local import EMULATOR_CREDENTIALS, LOOPBACK, free_loopback_port, stop_process
 
 APP_DIR = Path(__file__).resolve().parents[3] / "apps" / "s3proxy"
 # The main test proxy's users, prefix and index document, and a 100 KiB object for ranges.
@@ -94,14 +94,7 @@ class ProxyProcess:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
     def request(
         self,

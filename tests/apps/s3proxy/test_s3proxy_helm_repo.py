@@ -6,8 +6,6 @@ the proxy under gunicorn serving TLS with a certificate made here, and the Helm 
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,46 +13,13 @@ from typing import Any
 import helm_python
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from s3proxy_harness import ProxyProcess, htpasswd_line
 
 from berth import helm_sdk
+from berth.local import write_loopback_certificate
 
 CHART_NAME = "hello"
 CHART_VERSION = "1.2.3"
-
-
-def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def _write_chart(directory: Path) -> Path:
@@ -95,7 +60,7 @@ def helm_repo_proxy(
         s3_client.put_object(Bucket=bucket, Key=f"charts/{path.name}", Body=path.read_bytes())
     htpasswd = work / "htpasswd"
     htpasswd.write_text(htpasswd_line("helm", "s3cr3t pass") + "\n")
-    cert, key = _self_signed_certificate(work)
+    cert, key = write_loopback_certificate(work)
     return start_proxy(
         {
             "AWS_ENDPOINT_URL": moto_endpoint,
