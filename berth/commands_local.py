@@ -84,6 +84,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the main job: deploy `local` on the embedded AWS emulator and publish the charts",
     )
     up.add_argument(
+        "--outdir",
+        type=Path,
+        default=None,
+        help="where to synthesize and keep the run's files (default: cdktf.out)",
+    )
+    up.add_argument(
         "--keep-running",
         action="store_true",
         help="leave the emulator and the deployment up until Ctrl-C, then tear down",
@@ -120,7 +126,7 @@ def _local_environment(environments: list[Environment]) -> Environment:
 def _up(args: argparse.Namespace) -> int:
     from berth.chart_repo import publish_charts, verify_repo
     from berth.proxy_check import pull_through_proxy
-    from berth.synth import stack_dir, synth_all
+    from berth.synth import OUTDIR, stack_dir, synth_all
 
     started = _step("validating environments/*.yaml")
     environments = load_all_environments()
@@ -128,10 +134,11 @@ def _up(args: argparse.Namespace) -> int:
     _done(started)
 
     started = _step(f"synthesizing {', '.join(e.name for e in environments)}")
-    synth_all(environments)
+    outdir: Path = args.outdir or OUTDIR
+    synth_all(environments, outdir=outdir)
     _done(started)
 
-    work = PROJECT_ROOT / ".berth" / "up"
+    work = outdir / "up"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     started = _step("starting the AWS emulator (moto server) on loopback")
@@ -140,7 +147,7 @@ def _up(args: argparse.Namespace) -> int:
         _done(started)
         started = _step("terraform init + apply of the `local` stack (S3 lifecycle waits ~1 min)")
         deployment = apply_local_stack(
-            stack_dir(LOCAL_ENVIRONMENT),
+            stack_dir(LOCAL_ENVIRONMENT, outdir),
             moto.endpoint_url,
             local.region,
             work / "terraform.tfstate",
@@ -162,6 +169,17 @@ def _up(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(f"    problem: {problem}")
             _done(started)
+            if local.observability is not None:
+                started = _step("storing a demo Coralogix key the documented way: stdin only")
+                _put_demo_secret(
+                    local.observability.secret_name,
+                    emulator_env,
+                    [
+                        work / "terraform.tfstate",
+                        stack_dir(LOCAL_ENVIRONMENT, outdir) / "cdk.tf.json",
+                    ],
+                )
+                _done(started)
             started = _step(
                 "reading the repository through the S3 proxy (HTTPS, basic auth) with Helm"
             )
@@ -181,10 +199,9 @@ def _up(args: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
-def _put_demo_secret(name: str, emulator_env: dict[str, str], work: Path) -> None:
-    """Put a random value through the real CLI, then show it reached neither state nor JSON."""
+def _put_demo_secret(name: str, emulator_env: dict[str, str], searched: list[Path]) -> None:
+    """Put a random value through the real CLI, then show it reached none of `searched`."""
     from berth.cli import BerthError
-    from berth.synth import stack_dir
 
     value = f"demo-{secrets.token_hex(16)}"
     result = subprocess.run(
@@ -198,7 +215,6 @@ def _put_demo_secret(name: str, emulator_env: dict[str, str], work: Path) -> Non
     if result.returncode != 0:
         raise BerthError(f"berth secret put failed: {result.stderr.strip()}")
     print("    " + "\n    ".join(result.stdout.strip().splitlines()))
-    searched = [work / "terraform.tfstate", stack_dir(LOCAL_ENVIRONMENT) / "cdk.tf.json"]
     found = [path.name for path in searched if value in path.read_text(encoding="utf-8")]
     if found:
         raise BerthError(f"the secret value leaked into {', '.join(found)}")
