@@ -142,12 +142,6 @@ class MotoServer:
             f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout_s:.0f} s"
         )
 
-    def reset(self) -> None:
-        """Forget every emulated resource (moto's own reset endpoint)."""
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-            pass
-
     def stop(self) -> None:
         process, self._process = self._process, None
         stop_process(process)
