@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import Token
 from constructs import Construct
 
 from berth_constructs.policies import Condition, Statement
@@ -46,6 +47,8 @@ class HelmRepoBucketProps:
                 "reader_principals: at least one reader is required (e.g. the account root)"
             )
         for principal in (*self.publisher_principals, *self.reader_principals):
+            if Token.is_unresolved(principal):
+                continue  # the ARN of a role the stack creates or looks up
             if principal == "*" or not principal.startswith("arn:"):
                 raise ValueError(
                     f"principals: {principal!r} is not an IAM ARN; public access is not offered"

@@ -64,7 +64,7 @@ class SecretAppConfigProps:
     name_prefix: str
     # Berth environment name; also the AppConfig environment name.
     environment_name: str
-    # AWS account id (the retrieval role's aws:SourceAccount and the profile ARN).
+    # AWS account id (the profile ARN).
     account_id: str
     # AWS region (kms:ViaService and the profile ARN).
     region: str
@@ -255,14 +255,17 @@ class SecretAppConfig(Construct):
             self,
             "retrieval-trust-document",
             [
-                # aws:SourceAccount stops another account's AppConfig from using this role
-                # (confused deputy).
-                # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+                # The trust AppConfig itself writes for such roles: the service, no condition.
+                # https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-creating-configuration-and-profile-iam-role.html
+                # No AppConfig document says the service sends aws:SourceAccount or
+                # aws:SourceArn when it assumes the role, and a condition on a key it does not
+                # send fails closed (AppConfig could not read the secret). Naming this role in a
+                # profile needs iam:PassRole on it, which only this account's policies grant.
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html
                 Statement(
                     sid="AssumeFromAppConfig",
                     actions=["sts:AssumeRole"],
                     principals={"Service": ["appconfig.amazonaws.com"]},
-                    conditions=[Condition("StringEquals", "aws:SourceAccount", [props.account_id])],
                 )
             ],
         )
