@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from berth.aws import CredentialsError
 from berth.chart_repo.errors import ChartRepoError
 from berth.config import ConfigError
 from berth.local import EmulatorError
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         TerraformError,
         EmulatorError,
         ProxyCheckError,
+        CredentialsError,
     ) as error:
         print(f"berth: {error}", file=sys.stderr)
         return EXIT_FAILURE

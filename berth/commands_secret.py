@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from berth.aws import add_credentials_arguments, environment_session, role_choice
 from berth.cli import BerthError
-from berth.config import Environment, load_environment
+from berth.config import load_environment
 from berth.naming import SecretAppConfigNames, secret_app_config_names
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="store the value only; running pods keep the previous one until the next deployment",
     )
+    add_credentials_arguments(put)
     put.set_defaults(handler=_put)
 
 
@@ -73,7 +74,8 @@ def _put(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise BerthError(str(error)) from None
     value = read_value(sys.stdin, from_tty=args.from_tty)
-    session = _session(environment)
+    # As the deploy role, like Terraform: it created the secret and the AppConfig resources.
+    session = environment_session(environment, role_choice(environment, args))
     version_id, kms_key_id = put_secret_value(session, names, value)
     print(f"stored a new version of {names.secret} in {environment.name}: {version_id}")
     if args.skip_deployment:
@@ -85,17 +87,6 @@ def _put(args: argparse.Namespace) -> int:
     number = start_deployment(session.client("appconfig"), names, version_id, kms_key_id)
     print(f"started AppConfig deployment #{number} of {names.application}/{names.environment}")
     return 0
-
-
-def _session(environment: Environment) -> boto3.Session:
-    import boto3
-
-    if environment.emulator and not os.environ.get("AWS_ENDPOINT_URL"):
-        raise BerthError(
-            f"{environment.name} lives in the emulator: run `berth emulator` and source"
-            " .berth/emulator.env first (AWS_ENDPOINT_URL is not set)"
-        )
-    return boto3.Session(region_name=environment.region)
 
 
 def put_secret_value(
