@@ -12,7 +12,7 @@ import argparse
 import getpass
 import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from berth.aws import add_credentials_arguments, environment_session, role_choice
@@ -116,18 +116,6 @@ def put_secret_value(
     return str(response["VersionId"]), described.get("KmsKeyId")
 
 
-def _find(items: Iterable[dict[str, Any]], name: str, kind: str) -> str:
-    for item in items:
-        if item.get("Name") == name:
-            return str(item["Id"])
-    raise BerthError(f"AppConfig {kind} {name!r} not found; deploy the environment's stack first")
-
-
-def _pages(client: Any, operation: str, key: str, **kwargs: str) -> Iterable[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page[key]
-
-
 def start_deployment(
     appconfig: Any, names: SecretAppConfigNames, version_id: str, kms_key_id: str | None
 ) -> int:
@@ -139,38 +127,25 @@ def start_deployment(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from berth.appconfig import NotFoundError, find_ids, find_strategy_id
+
     if not kms_key_id:
         raise BerthError(
             f"secret {names.secret} has no customer-managed KMS key; AppConfig needs one"
         )
     try:
-        application_id = _find(
-            _pages(appconfig, "list_applications", "Items"), names.application, "application"
-        )
-        environment_id = _find(
-            _pages(appconfig, "list_environments", "Items", ApplicationId=application_id),
-            names.environment,
-            "environment",
-        )
-        profile_id = _find(
-            _pages(appconfig, "list_configuration_profiles", "Items", ApplicationId=application_id),
-            names.profile,
-            "configuration profile",
-        )
-        strategy_id = _find(
-            _pages(appconfig, "list_deployment_strategies", "Items"),
-            names.deployment_strategy,
-            "deployment strategy",
-        )
+        ids = find_ids(appconfig, names)
         response = appconfig.start_deployment(
-            ApplicationId=application_id,
-            EnvironmentId=environment_id,
-            DeploymentStrategyId=strategy_id,
-            ConfigurationProfileId=profile_id,
+            ApplicationId=ids.application,
+            EnvironmentId=ids.environment,
+            DeploymentStrategyId=find_strategy_id(appconfig, names),
+            ConfigurationProfileId=ids.profile,
             ConfigurationVersion=version_id,
             KmsKeyIdentifier=kms_key_id,
             Description=f"berth secret put: {names.secret} version {version_id}",
         )
+    except NotFoundError as error:
+        raise BerthError(f"{error}; deploy the environment's stack first") from None
     except ClientError as error:
         details = error.response.get("Error", {})
         raise BerthError(

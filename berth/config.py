@@ -394,6 +394,16 @@ class Environment(_Strict):
         return self.deploy_role.role_arn.rsplit("/", 1)[-1]
 
     @property
+    def named_roles(self) -> list[str]:
+        """ARNs of this account's roles the file names as principals (they must exist: the
+        stack looks them up); the deploy role is not among them."""
+        principals = [*self.helm_repo.publisher_principals, *self.helm_repo.reader_principals]
+        if self.images is not None:
+            principals += self.images.push_principals + self.images.pull_principals
+        own = f":iam::{self.account_id}:role/"
+        return sorted({principal for principal in principals if own in principal})
+
+    @property
     def image_repositories(self) -> dict[str, str]:
         """App -> ECR repository name, for every runtime app image (empty without `images`)."""
         if self.images is None:

@@ -57,7 +57,7 @@ class ClusterOidcProvider(Construct):
             issuer_check = [
                 Precondition(
                     condition=(
-                        f'${{trimsuffix("{props.reported_issuer_url}", "/") =='
+                        f'${{trimsuffix({props.reported_issuer_url}, "/") =='
                         f' "{props.issuer_url.rstrip("/")}"}}'
                     ),
                     error_message=(
