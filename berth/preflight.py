@@ -271,7 +271,13 @@ class Preflight:
         try:
             body = s3.get_object(Bucket=state.bucket, Key=state.key)["Body"].read()
         except Exception as error:
-            raise _Failed(f"{_error_code(error)}: the deploy role cannot read it") from None
+            code = _error_code(error)
+            if code in ("NoSuchBucket", "NoSuchKey"):
+                raise _Failed(
+                    f"{code}: it does not exist; cluster.remote_state in"
+                    f" environments/{self.environment.name}.yaml names the cluster's state"
+                ) from None
+            raise _Failed(f"{code}: the deploy role may not read it") from None
         try:
             return dict(json.loads(body).get("outputs", {}))
         except ValueError:
