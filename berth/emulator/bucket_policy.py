@@ -19,6 +19,13 @@ TLS from an allowed principal, S3 would not match those Denies either: leaving t
 the answer S3 gives the requests the emulator exists to serve. What the conditions themselves
 do (TLS only, publishers only) is proven on the synthesized JSON by the construct tests, never
 by the emulator.
+
+Differences from S3 that remain (moto's, unchanged here): principals are not compared (see
+above); only object requests are checked, by HTTP method (GET as s3:GetObject, PUT as
+s3:PutObject, DELETE as s3:DeleteObject, and HEAD as "s3:HeadObject", where S3 checks
+s3:GetObject); bucket-level requests (ListBucket, ...) are not checked against the policy; and a
+signed request that no statement allows or denies is allowed, because moto does not evaluate
+IAM identity policies by default.
 """
 
 from __future__ import annotations
