@@ -1,9 +1,10 @@
 """`berth up` (the main job on the embedded emulator), `berth rehearse ENV` and `berth emulator`.
 
-`berth up`: validate every environment, synthesize, start moto server on a free loopback port,
-`terraform init/apply` the `local` stack against it, publish Berth's own charts into the
-local Helm repository, verify it, print a summary, then destroy and stop the emulator (its
-state lives in memory, so nothing stale is left behind).
+`berth up`: validate every environment, synthesize, start the AWS emulator (moto server with
+Berth's additions, `berth.emulator`) on a free loopback port, `terraform init/apply` the `local`
+stack against it, publish Berth's own charts into the local Helm repository, verify it, print a
+summary, then destroy and stop the emulator (its state lives in memory, so nothing stale is
+left behind).
 """
 
 from __future__ import annotations
