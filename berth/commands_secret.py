@@ -3,7 +3,7 @@
 The value is read from stdin (never from the command line, where `ps` and shell history see it)
 and goes straight to Secrets Manager, so it never enters Terraform's plan or state. A new
 AppConfig deployment of the secret's new VersionId follows, so running pods pick up a rotation
-on their next poll. The emulator has no AppConfig deployments: there that step is skipped.
+on their next poll.
 """
 
 from __future__ import annotations
@@ -80,9 +80,6 @@ def _put(args: argparse.Namespace) -> int:
     print(f"stored a new version of {names.secret} in {environment.name}: {version_id}")
     if args.skip_deployment:
         print("AppConfig deployment skipped (--skip-deployment)")
-        return 0
-    if environment.emulator:
-        print("AppConfig deployment skipped: the emulator has no AppConfig deployments")
         return 0
     number = start_deployment(session.client("appconfig"), names, version_id, kms_key_id)
     print(f"started AppConfig deployment #{number} of {names.application}/{names.environment}")

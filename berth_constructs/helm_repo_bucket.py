@@ -35,9 +35,6 @@ class HelmRepoBucketProps:
     kms_key_arn: str | None = None
     # Let `terraform destroy` remove a bucket that still holds charts (emulator and tests only).
     allow_force_destroy: bool = False
-    # Leave out the conditional Deny statements (TLS only, publisher-only writes). Only for the
-    # emulator: moto ignores conditions, so a conditional Deny there denies every request.
-    omit_conditional_denies_for_emulator: bool = False
 
     def __post_init__(self) -> None:
         if not self.publisher_principals:
@@ -71,7 +68,6 @@ class HelmRepoBucket(Construct):
                 noncurrent_version_expiration_days=props.noncurrent_version_expiration_days,
                 kms_key_arn=props.kms_key_arn,
                 allow_force_destroy=props.allow_force_destroy,
-                omit_conditional_denies_for_emulator=props.omit_conditional_denies_for_emulator,
             ),
         )
         objects = f"{bucket.bucket_arn}/*"

@@ -105,7 +105,6 @@ class AccountStack(BerthStack):
                 or [environment.account_root_arn],
                 noncurrent_version_expiration_days=config.noncurrent_version_expiration_days,
                 allow_force_destroy=environment.emulator,
-                omit_conditional_denies_for_emulator=environment.emulator,
             ),
         )
         if self._ci is not None:
@@ -176,8 +175,6 @@ class AccountStack(BerthStack):
                 # Set with `berth secret put ENV NAME` from stdin: never in a plan or state.
                 value_source="out_of_band",
                 description="Coralogix private key the OpenTelemetry agent exports with",
-                # moto has no AppConfig environments or deployments.
-                create_appconfig_deployment=not environment.emulator,
                 allow_immediate_deletion=environment.emulator,
             ),
         )

@@ -140,8 +140,9 @@ class BerthStack(TerraformStack):
             ).string_value
             settings = {
                 "endpoints": [AwsProviderEndpoints(**{s: endpoint for s in EMULATED_SERVICES})],
+                # The account id comes from the emulator's STS (123456789012): AppConfig ARNs,
+                # which the provider builds to tag resources, need it.
                 "skip_credentials_validation": True,
-                "skip_requesting_account_id": True,
                 "skip_metadata_api_check": "true",
                 "s3_use_path_style": True,
             }

@@ -135,10 +135,20 @@ def test_noncurrent_versions_expire_after_the_configured_days(
     assert rule["noncurrent_version_expiration"] == [{"noncurrent_days": days}]
 
 
-def test_only_the_emulator_leaves_out_the_conditional_denies(synthesized: dict[str, Any]) -> None:
-    # moto ignores policy conditions: a conditional Deny would deny every request there.
-    local_sids = {s["sid"] for s in bucket_policy(synthesized["local"])}
-    assert local_sids == {"ReadCharts", "ListCharts", "PublishCharts"}
+def test_every_environment_carries_the_same_conditional_denies(
+    synthesized: dict[str, Any],
+) -> None:
+    # The emulator leaves conditional statements unevaluated instead (berth/emulator), so the
+    # local stack needs no emulator-only policy.
+    for name in ("local", "uat", "prod"):
+        sids = {s["sid"] for s in bucket_policy(synthesized[name])}
+        assert sids == {
+            "DenyInsecureTransport",
+            "DenyChartWritesExceptPublishers",
+            "ReadCharts",
+            "ListCharts",
+            "PublishCharts",
+        }, name
 
 
 def test_only_the_emulator_bucket_may_be_force_destroyed(synthesized: dict[str, Any]) -> None:
