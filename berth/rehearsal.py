@@ -286,10 +286,21 @@ class RehearsedStack:
             capture=True,
         )
 
-    def plan_changes(self) -> bool:
-        """True when a plan has changes; raises TerraformError when planning fails."""
+    def plan_changes(self, *, refresh: bool = True) -> bool:
+        """True when a plan has changes; raises TerraformError when planning fails.
+
+        `refresh=False` skips re-reading the managed resources; data sources (the lookups of
+        what the stack does not create) are read either way.
+        """
         result = subprocess.run(
-            ["terraform", "plan", "-detailed-exitcode", "-input=false", "-no-color"],
+            [
+                "terraform",
+                "plan",
+                "-detailed-exitcode",
+                "-input=false",
+                "-no-color",
+                *([] if refresh else ["-refresh=false"]),
+            ],
             cwd=self.directory,
             env=self.env,
             capture_output=True,
