@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,10 +26,14 @@ from pydantic import (
 
 from berth.naming import (
     APP_IMAGES,
+    ORGANIZATION_ID,
+    ORGANIZATION_PATH,
     StackNames,
     WorkloadIdentity,
+    chart_reader_policy_name,
     ci_role_names,
     image_repository_name,
+    key_prefix_problem,
     stack_names,
     workload_identity,
 )
@@ -77,20 +82,197 @@ def _check_principals(values: list[str]) -> list[str]:
     return values
 
 
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+_BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+# A customer-managed key by ARN (IAM grants and key policies need the ARN, never an alias).
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[A-Za-z0-9-]+$"
+)
+RoleArn = Annotated[str, Field(pattern=_ROLE_ARN, description="IAM role ARN")]
+
+
+def normalise_prefix(value: str) -> str:
+    """A repository key prefix as Berth stores it: `charts/` for `charts` or `/charts/`, ""
+    for the top of the bucket; the characters are `berth.naming.key_prefix_problem`'s."""
+    stripped = value.strip("/")
+    prefix = f"{stripped}/" if stripped else ""
+    problem = key_prefix_problem(prefix)
+    if problem:
+        raise ValueError(problem)
+    return prefix
+
+
+@dataclass(frozen=True)
+class ChartRepositoryLocation:
+    """Where a Helm chart repository lives: a bucket, a key prefix ("" or `charts/`), a region."""
+
+    bucket: str
+    prefix: str
+    region: str
+
+    @property
+    def url(self) -> str:
+        """What helm-s3 users add: `s3://BUCKET/charts` (index.yaml and archives below it)."""
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+class ChartReadersConfig(_Strict):
+    """Who outside this account may read the repository.
+
+    The bucket policy grants them GetObject below the prefix and ListBucket of the prefix, the
+    key policy kms:Decrypt through S3 only. Cross-account reads need both halves: these grants
+    in the owner's account AND an IAM policy in the reader's (a Berth environment that names
+    this one as its `central` repository attaches one to its roles).
+    https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+    """
+
+    # Other accounts: their own IAM policies decide which of their principals read.
+    accounts: list[AccountId] = Field(default_factory=list)
+    # Roles of other accounts, named literally: each must exist when the policies are applied.
+    roles: list[RoleArn] = Field(default_factory=list)
+    # Every principal of this AWS Organization (`aws:PrincipalOrgID`).
+    organization_id: str | None = Field(default=None, pattern=ORGANIZATION_ID.pattern)
+    # Every principal of the accounts under these organization paths (`aws:PrincipalOrgPaths`).
+    organization_paths: list[str] = Field(default_factory=list)
+
+    @field_validator("organization_paths")
+    @classmethod
+    def _organization_paths(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not ORGANIZATION_PATH.match(value):
+                raise ValueError(
+                    f"{value!r} is not an organization path"
+                    " (o-ORG/r-ROOT/ou-.../, optionally ending in *)"
+                )
+        return values
+
+    @property
+    def principals(self) -> list[str]:
+        """The account roots and roles, as policy principals (the organizations come apart)."""
+        return [f"arn:aws:iam::{account}:root" for account in self.accounts] + list(self.roles)
+
+    def __bool__(self) -> bool:
+        return bool(self.accounts or self.roles or self.organization_id or self.organization_paths)
+
+    def admits_account(self, account_id: str) -> bool | None:
+        """Whether a principal of `account_id` is named; None when an organization might hold
+        it (membership cannot be checked from the files)."""
+        if account_id in self.accounts or any(f":{account_id}:" in r for r in self.roles):
+            return True
+        return None if (self.organization_id or self.organization_paths) else False
+
+
+class CentralRepoConfig(_Strict):
+    """The central chart repository this environment reads: another environment's (by name),
+    or any bucket (by bucket and KMS key ARN)."""
+
+    # The environment that owns it (its file in the same folder): bucket, prefix and region
+    # are taken from there.
+    environment: str | None = Field(default=None, pattern=_NAME)
+    # The bucket; with `environment`, it must be that environment's.
+    bucket: str | None = Field(default=None, pattern=_BUCKET_NAME)
+    # The bucket's region; defaults to the key's (S3 needs a key of the bucket's region).
+    region: Region | None = None
+    # Its key prefix; with `environment`, that environment's.
+    prefix: str | None = None
+    # The key the owner encrypts charts with: output `helm_repo_kms_key_arn` of its stack.
+    kms_key_arn: str
+
+    @field_validator("prefix")
+    @classmethod
+    def _normalised(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_prefix(value)
+
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _key_arn(cls, value: str) -> str:
+        if not _KMS_KEY_ARN.match(value):
+            raise ValueError(f"{value!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")
+        return value
+
+    @model_validator(mode="after")
+    def _named(self) -> CentralRepoConfig:
+        if self.environment is None and self.bucket is None:
+            raise ValueError("environment: name the owning environment, or give bucket")
+        if self.region is not None and self.region != self.key_region:
+            raise ValueError(
+                f"region: {self.region} differs from the key's region {self.key_region}"
+                " (S3 encrypts with a key of the bucket's region)"
+            )
+        return self
+
+    @property
+    def account_id(self) -> str:
+        """The owner's account: the key's."""
+        match = _KMS_KEY_ARN.match(self.kms_key_arn)
+        assert match is not None  # checked by the validator
+        return match.group("account")
+
+    @property
+    def key_region(self) -> str:
+        match = _KMS_KEY_ARN.match(self.kms_key_arn)
+        assert match is not None
+        return match.group("region")
+
+    @property
+    def location(self) -> ChartRepositoryLocation:
+        if self.bucket is None:
+            raise ValueError(f"central repository of {self.environment!r} not resolved")
+        return ChartRepositoryLocation(
+            bucket=self.bucket, prefix=self.prefix or "", region=self.region or self.key_region
+        )
+
+
 class HelmRepoConfig(_Strict):
-    """The private S3 Helm chart repository."""
+    """The environment's Helm chart repositories: its own private S3 bucket (the default) and,
+    optionally, a central repository of another environment or account that it reads."""
 
     # Who else may upload charts: existing roles (looked up at plan time when they are in this
     # account). With `ci`, the stack's own CI chart publisher is added; without, name one.
     publisher_principals: list[PrincipalArn] = Field(default_factory=list)
-    # Who may read charts; empty means the whole account (its root principal).
-    reader_principals: list[PrincipalArn] = Field(default_factory=list)
     # Overrides the derived `<name_prefix>-helm-charts` bucket name.
-    bucket_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    bucket_name: str | None = Field(default=None, pattern=_BUCKET_NAME)
     # Days a replaced or deleted chart stays recoverable.
     noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
+    # Charts live below this key prefix (e.g. `charts/`); helm-s3 users add
+    # `s3://BUCKET/charts`. Empty: at the top of the bucket.
+    prefix: str = ""
+    # Who outside this account may read this environment's repository (a central one).
+    readers: ChartReadersConfig = Field(default_factory=ChartReadersConfig)
+    # A central repository this environment reads (another environment's or account's).
+    central: CentralRepoConfig | None = None
+    # Keep a repository of its own beside `central` (where `berth charts promote` writes);
+    # default: yes without `central`, no with it (charts then come from there only).
+    create_repository: bool | None = None
+    # This account's roles that read charts (e.g. an in-cluster Argo CD or Flux): the stack
+    # attaches the chart-reader policy to them, as to its CI deployer.
+    reader_roles: list[RoleArn] = Field(default_factory=list)
 
-    _principals = field_validator("publisher_principals", "reader_principals")(_check_principals)
+    _principals = field_validator("publisher_principals")(_check_principals)
+    _prefix = field_validator("prefix")(normalise_prefix)
+
+    @property
+    def owns_repository(self) -> bool:
+        """True when the stack creates a repository (bucket) for this environment."""
+        if self.create_repository is not None:
+            return self.create_repository
+        return self.central is None
+
+    @model_validator(mode="after")
+    def _own_repository_settings(self) -> HelmRepoConfig:
+        if self.create_repository is False and self.central is None:
+            raise ValueError(
+                "create_repository: an environment without a central repository needs its own"
+            )
+        if not self.owns_repository:
+            fields_set = self.model_fields_set
+            for name in ("publisher_principals", "bucket_name", "prefix", "readers"):
+                if name in fields_set and getattr(self, name):
+                    raise ValueError(
+                        f"{name}: only for a repository of its own; this environment reads"
+                        " the central repository (set create_repository: true to keep one)"
+                    )
+        return self
 
 
 class ClusterRemoteStateConfig(_Strict):
@@ -342,7 +524,11 @@ class Environment(_Strict):
                     f"{field}: {own} is the CI role this environment's stack creates (ci);"
                     " remove it from the list, the stack adds it"
                 )
-        if self.ci is None and not self.helm_repo.publisher_principals:
+        if (
+            self.ci is None
+            and self.helm_repo.owns_repository
+            and not (self.helm_repo.publisher_principals)
+        ):
             raise ValueError(
                 "helm_repo.publisher_principals: name at least one publisher, or add a `ci`"
                 " block so the stack creates the CI chart publisher"
@@ -353,6 +539,55 @@ class Environment(_Strict):
                 " stack creates the CI image publisher"
             )
         return self
+
+    @model_validator(mode="after")
+    def _chart_readers_are_placed_right(self) -> Environment:
+        """Other accounts read through `readers`; this account's roles through `reader_roles`."""
+        helm_repo = self.helm_repo
+        readers = helm_repo.readers
+        if self.account_id in readers.accounts:
+            raise ValueError(
+                f"helm_repo.readers.accounts: {self.account_id} is this environment's own"
+                " account; its roles read through IAM: list them in helm_repo.reader_roles"
+            )
+        own = f":iam::{self.account_id}:role/"
+        for role in readers.roles:
+            if own in role:
+                raise ValueError(
+                    f"helm_repo.readers.roles: {role} is a role of this account; list it in"
+                    " helm_repo.reader_roles (the stack attaches the chart-reader policy to it)"
+                )
+        created = self._created_role_names()
+        for role in helm_repo.reader_roles:
+            if own not in role:
+                raise ValueError(
+                    f"helm_repo.reader_roles: {role} is not a role of this account"
+                    f" ({self.account_id}); another account's roles read through the owner's"
+                    " helm_repo.readers"
+                )
+            if role.rsplit("/", 1)[-1] in created:
+                raise ValueError(
+                    f"helm_repo.reader_roles: {role} is a role this environment's stack creates;"
+                    " remove it from the list, the stack grants its own roles"
+                )
+        central = helm_repo.central
+        if central is not None and central.environment == self.name:
+            raise ValueError(
+                "helm_repo.central.environment: names this environment; name the owner of the"
+                " central repository"
+            )
+        return self
+
+    def _created_role_names(self) -> set[str]:
+        """The IAM roles this environment's account stack creates."""
+        names: set[str] = set()
+        if self.ci is not None:
+            roles = ci_role_names(self.name_prefix)
+            names |= {roles.chart_publisher, roles.image_publisher, roles.deployer}
+        for identity in (self.otel_agent_identity, self.s3_proxy_identity):
+            if identity is not None:
+                names.add(identity.role_name)
+        return names
 
     @property
     def default_tags(self) -> dict[str, str]:
@@ -365,6 +600,19 @@ class Environment(_Strict):
     @property
     def helm_repo_bucket_name(self) -> str:
         return self.helm_repo.bucket_name or f"{self.name_prefix}-helm-charts"
+
+    @property
+    def chart_repository(self) -> ChartRepositoryLocation | None:
+        """This environment's own chart repository (None when it reads the central one only)."""
+        if not self.helm_repo.owns_repository:
+            return None
+        return ChartRepositoryLocation(
+            bucket=self.helm_repo_bucket_name, prefix=self.helm_repo.prefix, region=self.region
+        )
+
+    @property
+    def chart_reader_policy_name(self) -> str:
+        return chart_reader_policy_name(self.name_prefix)
 
     @property
     def s3_proxy_bucket_name(self) -> str:
@@ -397,7 +645,7 @@ class Environment(_Strict):
     def named_roles(self) -> list[str]:
         """ARNs of this account's roles the file names as principals (they must exist: the
         stack looks them up); the deploy role is not among them."""
-        principals = [*self.helm_repo.publisher_principals, *self.helm_repo.reader_principals]
+        principals = [*self.helm_repo.publisher_principals, *self.helm_repo.reader_roles]
         if self.images is not None:
             principals += self.images.push_principals + self.images.pull_principals
         own = f":iam::{self.account_id}:role/"
@@ -445,8 +693,12 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def parse_environment(path: Path, document: Any) -> Environment:
-    """Validate one parsed environment document; errors name `path` and the field."""
+def parse_environment(path: Path, document: Any, *, resolving: tuple[str, ...] = ()) -> Environment:
+    """Validate one parsed environment document; errors name `path` and the field.
+
+    A central repository named by environment is resolved from that environment's file in the
+    same folder (its bucket, prefix and region, and whether its readers admit this account).
+    """
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of fields, got {type(document).__name__}")
     if document.get("name", path.stem) != path.stem:
@@ -454,14 +706,64 @@ def parse_environment(path: Path, document: Any) -> Environment:
             f"{path}: name: {document['name']!r} must match the file name {path.stem!r}"
         )
     try:
-        return Environment.model_validate(
+        environment = Environment.model_validate(
             {"name": path.stem, **document}, context={"base_dir": path.parent}
         )
     except ValidationError as error:
         raise ConfigError(f"{path}: {_describe(error)}") from None
+    return _resolve_central(environment, path, (*resolving, environment.name))
 
 
-def load_environment_file(path: Path) -> Environment:
+def _resolve_central(
+    environment: Environment, path: Path, resolving: tuple[str, ...]
+) -> Environment:
+    """`environment` with `helm_repo.central` filled in from its owner's file."""
+    central = environment.helm_repo.central
+    if central is None or central.environment is None:
+        return environment
+    field = "helm_repo.central.environment"
+    if central.environment in resolving:
+        raise ConfigError(
+            f"{path}: {field}: {central.environment!r} reads its charts from"
+            f" {environment.name!r} in turn; name the environment that owns the repository"
+        )
+    owner_path = path.parent / f"{central.environment}.yaml"
+    try:
+        owner = load_environment_file(owner_path, resolving=resolving)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {field}: {error}") from None
+    location = owner.chart_repository
+    if location is None:
+        raise ConfigError(
+            f"{path}: {field}: {owner.name} has no repository of its own ({owner_path})"
+        )
+    problems = []
+    if central.bucket is not None and central.bucket != location.bucket:
+        problems.append(f"bucket {central.bucket} is not {owner.name}'s ({location.bucket})")
+    if central.prefix is not None and central.prefix != location.prefix:
+        problems.append(f"prefix {central.prefix!r} is not {owner.name}'s ({location.prefix!r})")
+    if central.account_id != owner.account_id or central.key_region != owner.region:
+        problems.append(
+            f"kms_key_arn names account {central.account_id} in {central.key_region};"
+            f" {owner.name}'s key is in account {owner.account_id} in {owner.region}"
+            " (its stack's output helm_repo_kms_key_arn)"
+        )
+    if owner.helm_repo.readers.admits_account(environment.account_id) is False:
+        problems.append(
+            f"{owner.name}'s helm_repo.readers do not include account"
+            f" {environment.account_id} (add it to readers.accounts, or one of its roles to"
+            f" readers.roles, in {owner_path})"
+        )
+    if problems:
+        raise ConfigError(f"{path}: {field}: {'; '.join(problems)}")
+    resolved = central.model_copy(
+        update={"bucket": location.bucket, "prefix": location.prefix, "region": location.region}
+    )
+    helm_repo = environment.helm_repo.model_copy(update={"central": resolved})
+    return environment.model_copy(update={"helm_repo": helm_repo})
+
+
+def load_environment_file(path: Path, *, resolving: tuple[str, ...] = ()) -> Environment:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -474,7 +776,7 @@ def load_environment_file(path: Path) -> Environment:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
-    return parse_environment(path, document)
+    return parse_environment(path, document, resolving=resolving)
 
 
 def load_environment(name: str, directory: Path | None = None) -> Environment:

@@ -116,6 +116,15 @@ def ci_role_names(name_prefix: str) -> CiRoleNames:
     )
 
 
+# The IAM policy that lets an environment's roles read the chart repositories it uses.
+CHART_READER_POLICY_SUFFIX = "-chart-reader"
+
+
+def chart_reader_policy_name(name_prefix: str) -> str:
+    """e.g. `berth-prod-chart-reader`, attached to the deployer and the listed reader roles."""
+    return f"{name_prefix}{CHART_READER_POLICY_SUFFIX}"
+
+
 @dataclass(frozen=True)
 class WorkloadIdentity:
     """Who a workload runs as: one ServiceAccount and the IAM role that only it may assume.
@@ -140,3 +149,32 @@ def workload_identity(name_prefix: str, workload: str, namespace: str) -> Worklo
     return WorkloadIdentity(
         namespace=namespace, service_account=workload, role_name=f"{name_prefix}-{workload}"
     )
+
+
+# Key prefixes (`charts/`): path segments ending in `/`, of characters that are safe in an IAM
+# resource ARN (no `*`/`?` wildcards, no `${`) and in a URL path.
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
+_KEY_PREFIX = re.compile(r"^([A-Za-z0-9!_.'()=+@,;-]+/)*$")
+
+
+def key_prefix_problem(prefix: str) -> str | None:
+    """Why `prefix` is not a key prefix Berth can grant and serve below, or None."""
+    if prefix and not _KEY_PREFIX.match(prefix):
+        return (
+            f"{prefix!r} must be path segments ending in '/', without wildcards or a leading"
+            " '/' (e.g. 'charts/')"
+        )
+    if any(segment in {".", ".."} for segment in prefix.split("/")):
+        return f"{prefix!r} must not contain '.' or '..' segments"
+    return None
+
+
+# AWS Organizations identifiers that resource policies grant to (aws:PrincipalOrgID, and an
+# entity path as aws:PrincipalOrgPaths holds it: `o-ID/r-ROOT/ou-.../`, optionally ending in
+# `*` for every OU below; no wildcard elsewhere).
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_Organization.html
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgpaths
+ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+ORGANIZATION_PATH = re.compile(
+    r"^o-[a-z0-9]{10,32}/(r-[0-9a-z]{4,32}/(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)*)?\*?$"
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ VALID = {
     "deploy_role": {"role_arn": "arn:aws:iam::111111111111:role/deploy"},
     "helm_repo": {"publisher_principals": ["arn:aws:iam::111111111111:role/ci"]},
 }
+CENTRAL_KEY = "arn:aws:kms:eu-west-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def write(directory: Path, name: str, document: object) -> Path:
@@ -134,6 +136,117 @@ def test_a_valid_file_loads_with_derived_names(tmp_path: Path) -> None:
             "cluster.oidc_issuer_url: String should match pattern",
         ),
         (with_changes(name="prod"), "name: 'prod' must match the file name 'uat'"),
+        (
+            with_changes(helm_repo={**VALID["helm_repo"], "prefix": "charts/*"}),
+            "helm_repo.prefix: 'charts/*/' must be path segments ending in '/'",
+        ),
+        (
+            with_changes(helm_repo={**VALID["helm_repo"], "prefix": "a/../b"}),
+            "helm_repo.prefix: 'a/../b/' must not contain '.' or '..' segments",
+        ),
+        (
+            with_changes(helm_repo={**VALID["helm_repo"], "readers": {"accounts": ["1"]}}),
+            "helm_repo.readers.accounts.0: String should match pattern",
+        ),
+        (
+            with_changes(
+                helm_repo={**VALID["helm_repo"], "readers": {"accounts": ["111111111111"]}}
+            ),
+            "helm_repo.readers.accounts: 111111111111 is this environment's own account; its"
+            " roles read through IAM: list them in helm_repo.reader_roles",
+        ),
+        (
+            with_changes(
+                helm_repo={
+                    **VALID["helm_repo"],
+                    "readers": {"roles": ["arn:aws:iam::111111111111:role/argocd"]},
+                }
+            ),
+            "helm_repo.readers.roles: arn:aws:iam::111111111111:role/argocd is a role of this"
+            " account; list it in helm_repo.reader_roles",
+        ),
+        (
+            with_changes(
+                helm_repo={**VALID["helm_repo"], "readers": {"roles": ["arn:aws:iam::2:root"]}}
+            ),
+            "helm_repo.readers.roles.0: String should match pattern",
+        ),
+        (
+            with_changes(helm_repo={**VALID["helm_repo"], "readers": {"organization_id": "acme"}}),
+            "helm_repo.readers.organization_id: String should match pattern",
+        ),
+        (
+            with_changes(
+                helm_repo={
+                    **VALID["helm_repo"],
+                    "readers": {"organization_paths": ["o-a1b2c3d4e5/*/ou-ab12-11111111/"]},
+                }
+            ),
+            "helm_repo.readers.organization_paths: 'o-a1b2c3d4e5/*/ou-ab12-11111111/' is not an"
+            " organization path",
+        ),
+        (
+            with_changes(
+                helm_repo={
+                    **VALID["helm_repo"],
+                    "reader_roles": ["arn:aws:iam::222222222222:role/argocd"],
+                }
+            ),
+            "helm_repo.reader_roles: arn:aws:iam::222222222222:role/argocd is not a role of this"
+            " account (111111111111)",
+        ),
+        (
+            with_changes(
+                ci={"repository": "acme/berth"},
+                helm_repo={"reader_roles": ["arn:aws:iam::111111111111:role/berth-uat-deployer"]},
+            ),
+            "helm_repo.reader_roles: arn:aws:iam::111111111111:role/berth-uat-deployer is a role"
+            " this environment's stack creates",
+        ),
+        (
+            with_changes(helm_repo={**VALID["helm_repo"], "create_repository": False}),
+            "helm_repo: create_repository: an environment without a central repository needs",
+        ),
+        (
+            with_changes(helm_repo={**VALID["helm_repo"], "central": {"bucket": "shared-charts"}}),
+            "helm_repo.central.kms_key_arn: Field required",
+        ),
+        (
+            with_changes(helm_repo={"central": {"kms_key_arn": "arn:aws:kms:eu-west-1:1:alias/x"}}),
+            "helm_repo.central.kms_key_arn: 'arn:aws:kms:eu-west-1:1:alias/x' is not a KMS key ARN",
+        ),
+        (
+            with_changes(
+                helm_repo={"central": {"kms_key_arn": CENTRAL_KEY}},
+            ),
+            "helm_repo.central: environment: name the owning environment, or give bucket",
+        ),
+        (
+            with_changes(
+                helm_repo={
+                    "central": {
+                        "bucket": "shared-charts",
+                        "region": "eu-central-1",
+                        "kms_key_arn": CENTRAL_KEY,
+                    }
+                },
+            ),
+            "helm_repo.central: region: eu-central-1 differs from the key's region eu-west-1",
+        ),
+        (
+            with_changes(
+                helm_repo={
+                    "central": {"bucket": "shared-charts", "kms_key_arn": CENTRAL_KEY},
+                    "publisher_principals": ["arn:aws:iam::111111111111:role/ci"],
+                },
+            ),
+            "helm_repo: publisher_principals: only for a repository of its own; this environment"
+            " reads the central repository (set create_repository: true to keep one)",
+        ),
+        (
+            with_changes(helm_repo={"central": {"environment": "uat", "kms_key_arn": CENTRAL_KEY}}),
+            "helm_repo.central.environment: names this environment",
+        ),
         ("- just\n- a list\n", "expected a mapping of fields, got list"),
         ("account_id: [unclosed\n", "not valid YAML (line"),
     ],
@@ -232,3 +345,153 @@ def test_validate_lists_the_projects_environments() -> None:
         check=True,
     )
     assert [line.split()[1] for line in result.stdout.splitlines()] == ["local", "prod", "uat"]
+
+
+# ---- a central repository named by environment: resolved from the owner's file ----
+
+SHARED_KEY = "arn:aws:kms:eu-west-1:999999999999:key/abc-123"
+
+
+def _shared(tmp_path: Path, **helm_repo: object) -> Path:
+    """`shared` (account 999999999999) owns a repository below charts/."""
+    document = {
+        **VALID,
+        "account_id": "999999999999",
+        "name_prefix": "acme-shared",
+        "deploy_role": {"role_arn": "arn:aws:iam::999999999999:role/deploy"},
+        "helm_repo": {
+            "publisher_principals": ["arn:aws:iam::999999999999:role/ci"],
+            "prefix": "charts",
+            **helm_repo,
+        },
+    }
+    return write(tmp_path, "shared", document)
+
+
+def _reader(tmp_path: Path, **central: object) -> Path:
+    return write(
+        tmp_path,
+        "uat",
+        with_changes(
+            helm_repo={"central": {"environment": "shared", "kms_key_arn": SHARED_KEY, **central}}
+        ),
+    )
+
+
+def test_a_central_repository_named_by_environment_takes_the_owners_bucket_and_prefix(
+    tmp_path: Path,
+) -> None:
+    _shared(tmp_path, readers={"accounts": ["111111111111"]})
+    environment = load_environment_file(_reader(tmp_path))
+    central = environment.helm_repo.central
+    assert central is not None
+    assert central.location.url == "s3://acme-shared-helm-charts/charts"
+    assert central.location.region == "eu-west-1"
+    assert central.account_id == "999999999999"
+    # It reads the central repository only: no repository (bucket) of its own.
+    assert environment.chart_repository is None
+    assert environment.helm_repo.owns_repository is False
+
+
+@pytest.mark.parametrize(
+    ("readers", "admitted"),
+    [
+        ({"roles": ["arn:aws:iam::111111111111:role/berth-uat-deployer"]}, True),
+        # Organization membership cannot be read from the files: it is accepted.
+        ({"organization_id": "o-a1b2c3d4e5"}, True),
+        ({"organization_paths": ["o-a1b2c3d4e5/r-ab12/*"]}, True),
+        ({"accounts": ["222222222222"]}, False),
+        ({}, False),
+    ],
+)
+def test_the_owners_readers_must_admit_the_readers_account(
+    tmp_path: Path, readers: dict[str, object], admitted: bool
+) -> None:
+    owner = _shared(tmp_path, readers=readers)
+    if admitted:
+        assert load_environment_file(_reader(tmp_path)).helm_repo.central is not None
+        return
+    with pytest.raises(ConfigError) as raised:
+        load_environment_file(_reader(tmp_path))
+    assert str(raised.value) == (
+        f"{tmp_path / 'uat.yaml'}: helm_repo.central.environment: shared's helm_repo.readers do"
+        " not include account 111111111111 (add it to readers.accounts, or one of its roles to"
+        f" readers.roles, in {owner})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("central", "expected"),
+    [
+        (
+            {"bucket": "other-charts"},
+            "bucket other-charts is not shared's (acme-shared-helm-charts)",
+        ),
+        ({"prefix": "helm"}, "prefix 'helm/' is not shared's ('charts/')"),
+        (
+            {"kms_key_arn": "arn:aws:kms:eu-west-1:888888888888:key/abc"},
+            "kms_key_arn names account 888888888888 in eu-west-1; shared's key is in account"
+            " 999999999999 in eu-west-1 (its stack's output helm_repo_kms_key_arn)",
+        ),
+    ],
+)
+def test_what_the_reader_says_must_agree_with_the_owner(
+    tmp_path: Path, central: dict[str, object], expected: str
+) -> None:
+    _shared(tmp_path, readers={"accounts": ["111111111111"]})
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_environment_file(_reader(tmp_path, **central))
+
+
+def test_the_owner_must_exist_own_a_repository_and_not_read_back(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"uat\.yaml: helm_repo\.central\.environment: .*shared\.yaml: no such environment",
+    ):
+        load_environment_file(_reader(tmp_path))
+    # shared reads uat's repository in turn: a loop, named.
+    write(
+        tmp_path,
+        "shared",
+        {
+            **VALID,
+            "account_id": "999999999999",
+            "deploy_role": {"role_arn": "arn:aws:iam::999999999999:role/deploy"},
+            "helm_repo": {
+                "central": {
+                    "environment": "uat",
+                    "kms_key_arn": "arn:aws:kms:eu-west-1:111111111111:key/k",
+                }
+            },
+        },
+    )
+    with pytest.raises(ConfigError, match=r"'shared' reads its charts from 'uat' in turn"):
+        load_environment_file(tmp_path / "shared.yaml")
+
+
+def test_a_reader_may_keep_a_repository_of_its_own_to_promote_into(tmp_path: Path) -> None:
+    _shared(tmp_path, readers={"accounts": ["111111111111"]})
+    path = write(
+        tmp_path,
+        "uat",
+        with_changes(
+            helm_repo={
+                **VALID["helm_repo"],
+                "prefix": "/charts/",
+                "create_repository": True,
+                "central": {"environment": "shared", "kms_key_arn": SHARED_KEY},
+            }
+        ),
+    )
+    environment = load_environment_file(path)
+    assert environment.chart_repository is not None
+    assert environment.chart_repository.url == "s3://berth-uat-helm-charts/charts"
+    assert environment.helm_repo.central is not None
+
+
+def test_the_projects_prod_reads_uats_central_repository() -> None:
+    environments = {e.name: e for e in load_all_environments(PROJECT_ROOT / "environments")}
+    central = environments["prod"].helm_repo.central
+    assert central is not None and central.environment == "uat"
+    assert central.location == environments["uat"].chart_repository
+    assert environments["uat"].helm_repo.readers.accounts == [environments["prod"].account_id]
