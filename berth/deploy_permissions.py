@@ -88,6 +88,9 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "kms:UntagResource",
         "kms:UpdateKeyDescription",
         "kms:ScheduleKeyDeletion",
+        # Keys carry an explicit key policy (written on create, replaced on change).
+        # https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html
+        "kms:PutKeyPolicy",
     ),
     "aws_kms_alias": ("kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListAliases"),
     "aws_iam_role": (
@@ -103,6 +106,23 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "iam:DeleteRole",
     ),
     "aws_iam_role_policy": ("iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"),
+    # A managed policy: a change is a new default version (the oldest deleted at five).
+    "aws_iam_policy": (
+        "iam:CreatePolicy",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListPolicyVersions",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion",
+        "iam:TagPolicy",
+        "iam:UntagPolicy",
+        "iam:DeletePolicy",
+    ),
+    "aws_iam_role_policy_attachment": (
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:ListAttachedRolePolicies",
+    ),
     "aws_iam_openid_connect_provider": (
         "iam:CreateOpenIDConnectProvider",
         "iam:GetOpenIDConnectProvider",
@@ -309,6 +329,7 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
     repositories += _literals(stacks, "data", "aws_ecr_repository", "name")
     secrets = _literals(stacks, "resource", "aws_secretsmanager_secret", "name")
     aliases = _literals(stacks, "resource", "aws_kms_alias", "name")
+    policies = _literals(stacks, "resource", "aws_iam_policy", "name")
     providers = _literals(stacks, "resource", "aws_iam_openid_connect_provider", "url")
     providers += _literals(stacks, "data", "aws_iam_openid_connect_provider", "url")
 
@@ -323,6 +344,7 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
         "s3:object": [f"{arn['s3']}{bucket}/*" for bucket in buckets],
         "s3:bucket": [f"{arn['s3']}{bucket}" for bucket in buckets],
         "iam:role": [f"{arn['iam']}role/{name}" for name in sorted(set(roles))],
+        "iam:policy": [f"{arn['iam']}policy/{name}" for name in policies],
         "iam:oidc-provider": [
             f"{arn['iam']}oidc-provider/{url.removeprefix('https://').rstrip('/')}"
             for url in sorted(set(providers))
@@ -345,8 +367,7 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
             object_level = "Object" in name
             statements.add([action], scoped["s3:object" if object_level else "s3:bucket"])
         elif service == "iam":
-            kind = "iam:oidc-provider" if "OpenIDConnect" in name else "iam:role"
-            statements.add([action], scoped[kind])
+            statements.add([action], scoped[_iam_resource_kind(name)])
         elif service == "kms":
             statements.add(
                 [action], scoped["kms:key"] + (scoped["kms:alias"] if "Alias" in name else [])
@@ -371,6 +392,28 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
     documents += _state_statements(environment)
     documents += _pass_role_statements(environment, stacks, arn["iam"])
     return {"Version": "2012-10-17", "Statement": documents}
+
+
+# IAM actions on a managed policy itself (attaching one acts on the role).
+_POLICY_ACTIONS = frozenset(
+    {
+        "CreatePolicy",
+        "GetPolicy",
+        "GetPolicyVersion",
+        "ListPolicyVersions",
+        "CreatePolicyVersion",
+        "DeletePolicyVersion",
+        "TagPolicy",
+        "UntagPolicy",
+        "DeletePolicy",
+    }
+)
+
+
+def _iam_resource_kind(action_name: str) -> str:
+    if "OpenIDConnect" in action_name:
+        return "iam:oidc-provider"
+    return "iam:policy" if action_name in _POLICY_ACTIONS else "iam:role"
 
 
 def _sid(actions: Iterable[str], resources: Sequence[str]) -> str:

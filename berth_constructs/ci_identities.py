@@ -3,13 +3,15 @@
 Each role is trusted by ONE repository and ONE branch or GitHub environment (`sub` matched with
 StringEquals, `aud` checked) and allowed one job and nothing else:
 
-- the chart publisher writes charts to the Helm repository bucket (objects, listing, its KMS key),
-  granted with `grant_chart_publish`;
+- the chart publisher (optional: only where the environment has a repository of its own) writes
+  charts to the Helm repository bucket (objects, listing, its KMS key), granted with
+  `grant_chart_publish`;
 - the image publisher (optional) pushes images to the environment's ECR repositories, granted
   with `grant_image_push`;
 - the deployer (optional: only where the environment has a deploy role) may only assume that
   deploy role. Terraform's provider and its S3 backend assume the deploy role themselves, so
-  state access, like every change, goes through that one role.
+  state access, like every change, goes through that one role. (The account stack lets it, and
+  a publisher that promotes from a central repository, read charts: `ChartReaderPolicy`.)
 
 Optionally creates the account's OIDC provider for the issuer (one per issuer per account).
 
@@ -31,8 +33,14 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
-from berth.naming import ci_role_names
-from berth_constructs.policies import Condition, Statement, policy_document
+from berth.naming import ci_role_names, key_prefix_problem
+from berth_constructs.policies import (
+    Condition,
+    Statement,
+    kms_via_s3,
+    listing_below,
+    policy_document,
+)
 
 GITHUB_ACTIONS_ISSUER = "token.actions.githubusercontent.com"
 # The audience aws-actions/configure-aws-credentials requests by default.
@@ -79,6 +87,8 @@ class CiIdentitiesProps:
     # The environment's deploy role (assumed by the AWS provider and the state backend); the
     # deployer may assume only it. None: no deployer (an environment without a deploy role).
     deploy_role_arn: str | None = None
+    # Create the chart publisher; its bucket comes with `grant_chart_publish`.
+    create_chart_publisher: bool = True
     # Create the image publisher; its repositories come with `grant_image_push`.
     create_image_publisher: bool = False
     # Token subject (after `repo:OWNER/REPO:`) allowed to publish charts and push images.
@@ -187,8 +197,8 @@ def _check_arn(field: str, value: str, pattern: re.Pattern[str], kind: str) -> N
 
 
 class CiIdentities(Construct):
-    """Outputs: `publisher_role_arn`, `publisher_role_name`, `image_publisher_role_arn` (None
-    without one), `deployer_role_arn` and `deployer_role_name` (None without a deployer),
+    """Outputs: `publisher_role_arn`, `publisher_role_name` (None without a chart publisher),
+    `image_publisher_role_arn` (None without one), `deployer_role_arn` and `deployer_role_name` (None without a deployer),
     `oidc_provider_arn`."""
 
     def __init__(self, scope: Construct, id: str, props: CiIdentitiesProps) -> None:
@@ -214,15 +224,19 @@ class CiIdentities(Construct):
             ).arn
         self._provider_arn = provider_arn
 
-        # Its permissions name the chart bucket, whose policy names this role: granted later.
-        self._publisher = self._trusted_role(
-            "publisher",
-            name=names.chart_publisher,
-            description=f"CI ({props.repository}) publishes Helm charts to the chart repository",
-            subject=props.publisher_subject,
-        )
-        self.publisher_role_arn: str = self._publisher.arn
-        self.publisher_role_name: str = self._publisher.name
+        self._publisher: IamRole | None = None
+        self.publisher_role_arn: str | None = None
+        self.publisher_role_name: str | None = None
+        if props.create_chart_publisher:
+            # Its permissions name the chart bucket, whose policy names this role: granted later.
+            self._publisher = self._trusted_role(
+                "publisher",
+                name=names.chart_publisher,
+                description=f"CI ({props.repository}) publishes Helm charts to the chart repository",
+                subject=props.publisher_subject,
+            )
+            self.publisher_role_arn = self._publisher.arn
+            self.publisher_role_name = self._publisher.name
 
         self._image_publisher: IamRole | None = None
         self.image_publisher_role_arn: str | None = None
@@ -250,12 +264,20 @@ class CiIdentities(Construct):
             self.deployer_role_name = deployer.name
         self.oidc_provider_arn: str = provider_arn
 
-    def grant_chart_publish(self, bucket_arn: str, kms_key_arn: str) -> None:
-        """Let the chart publisher write charts to this bucket, encrypted with this key. Call once."""
+    def grant_chart_publish(self, bucket_arn: str, kms_key_arn: str, prefix: str = "") -> None:
+        """Let the chart publisher write charts below `prefix` of this bucket, encrypted with
+        this key. Call once."""
+        if self._publisher is None:
+            raise ValueError("grant_chart_publish: created without create_chart_publisher=True")
         _check_arn("bucket_arn", bucket_arn, _BUCKET_ARN, "an S3 bucket ARN")
         _check_arn("kms_key_arn", kms_key_arn, _KMS_KEY_ARN, "a KMS key ARN")
+        problem = key_prefix_problem(prefix)
+        if problem:
+            raise ValueError(f"prefix: {problem}")
         self._attach_policy(
-            "publisher", self._publisher, self._publisher_statements(bucket_arn, kms_key_arn)
+            "publisher",
+            self._publisher,
+            self._publisher_statements(bucket_arn, kms_key_arn, prefix),
         )
 
     def grant_image_push(self, repository_arns: Sequence[str]) -> None:
@@ -340,15 +362,20 @@ class CiIdentities(Construct):
             self, f"{id_prefix}-policy", role=role.id, name=id_prefix, policy=document.json
         )
 
-    def _publisher_statements(self, bucket: str, kms_key_arn: str) -> list[Statement]:
+    def _publisher_statements(self, bucket: str, kms_key_arn: str, prefix: str) -> list[Statement]:
         props = self._props
         return [
             Statement(
                 sid="PublishCharts",
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                resources=[f"{bucket}/*"],
+                resources=[f"{bucket}/{prefix}*"],
             ),
-            Statement(sid="ListCharts", actions=["s3:ListBucket"], resources=[bucket]),
+            Statement(
+                sid="ListCharts",
+                actions=["s3:ListBucket"],
+                resources=[bucket],
+                conditions=listing_below(prefix),
+            ),
             # SSE-KMS: writing needs GenerateDataKey, reading Decrypt; only through S3.
             # https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms
             # https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
@@ -356,11 +383,7 @@ class CiIdentities(Construct):
                 sid="UseChartKey",
                 actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[kms_key_arn],
-                conditions=[
-                    Condition(
-                        "StringEquals", "kms:ViaService", [f"s3.{props.region}.amazonaws.com"]
-                    )
-                ],
+                conditions=[kms_via_s3(props.region)],
             ),
         ]
 

@@ -29,6 +29,11 @@ def existing_role_arn(scope: Construct, id: str, role_name: str) -> str:
     return DataAwsIamRole(scope, id, name=role_name).arn
 
 
+def existing_role_name(scope: Construct, id: str, role_name: str) -> str:
+    """The name of the IAM role `role_name`, looked up: planning stops when it does not exist."""
+    return DataAwsIamRole(scope, id, name=role_name).name
+
+
 def external_principals(
     scope: Construct, id_prefix: str, principals: Sequence[str], account_id: str
 ) -> list[str]:

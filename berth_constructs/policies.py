@@ -90,3 +90,19 @@ def deny_insecure_transport(bucket_arn: str) -> Statement:
         principals={"AWS": ["*"]},
         conditions=[Condition("Bool", "aws:SecureTransport", ["false"])],
     )
+
+
+def kms_via_s3(region: str) -> Condition:
+    """Only S3 (in `region`) may use the key on the caller's behalf: no direct KMS calls.
+
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+    """
+    return Condition("StringEquals", "kms:ViaService", [f"s3.{region}.amazonaws.com"])
+
+
+def listing_below(prefix: str) -> list[Condition]:
+    """ListBucket only for listings below `prefix` (no condition for the whole bucket).
+
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html
+    """
+    return [Condition("StringLike", "s3:prefix", [f"{prefix}*"])] if prefix else []

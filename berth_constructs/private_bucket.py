@@ -1,16 +1,19 @@
 """PrivateBucket: the one way Berth makes an S3 bucket.
 
-Versioned, encrypted with a customer-managed KMS key (rotation on), all four public-access
-blocks, ACLs disabled (BucketOwnerEnforced), noncurrent versions and stale multipart uploads
-expired, and a bucket policy that refuses every request without TLS. Owners add their own
-statements with `attach_policy`.
+Versioned, encrypted with a customer-managed KMS key (rotation on, an explicit key policy), all
+four public-access blocks, ACLs disabled (BucketOwnerEnforced), noncurrent versions and stale
+multipart uploads expired, and a bucket policy that refuses every request without TLS. Owners
+add their own bucket-policy statements with `attach_policy` and key-policy statements (e.g.
+decrypt for readers in other accounts) with `key_policy_statements`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
@@ -51,6 +54,10 @@ class PrivateBucketProps:
     bucket_name: str
     # What the bucket holds, for the KMS key's description.
     purpose: str
+    # The owning account: its root administers the key (AWS's default key-policy statement).
+    account_id: str
+    # More key-policy statements after the account's (only with a key this construct creates).
+    key_policy_statements: Sequence[Statement] = ()
     # Days a replaced or deleted object version stays recoverable.
     noncurrent_version_expiration_days: int = 30
     # Encrypt with this KMS key; None creates a dedicated key with rotation on.
@@ -59,8 +66,15 @@ class PrivateBucketProps:
     allow_force_destroy: bool = False
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"\d{12}", self.account_id):
+            raise ValueError(f"account_id: {self.account_id!r} is not a 12-digit AWS account id")
         if not 1 <= self.noncurrent_version_expiration_days <= 3650:
             raise ValueError("noncurrent_version_expiration_days: must be between 1 and 3650")
+        if self.kms_key_arn is not None and self.key_policy_statements:
+            raise ValueError(
+                "key_policy_statements: only for the key this construct creates (kms_key_arn"
+                " names a key whose policy is managed elsewhere)"
+            )
 
 
 class PrivateBucket(Construct):
@@ -77,6 +91,7 @@ class PrivateBucket(Construct):
                 description=f"Encrypts {props.purpose} ({props.bucket_name})",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
+                policy=self._key_policy(props).json,
             )
             KmsAlias(
                 self, "kms-alias", name=kms_alias_name(props.bucket_name), target_key_id=key.key_id
@@ -150,6 +165,27 @@ class PrivateBucket(Construct):
         self.bucket_arn: str = bucket.arn
         self.bucket_region: str = bucket.region
         self.policy: S3BucketPolicy | None = None
+
+    def _key_policy(self, props: PrivateBucketProps) -> DataAwsIamPolicyDocument:
+        """The key's policy, written out instead of left to KMS's default."""
+        root = f"arn:aws:iam::{props.account_id}:root"
+        return policy_document(
+            self,
+            "kms-key-policy",
+            [
+                # AWS's default statement, kept: the account administers the key and its IAM
+                # policies decide who of the account uses it (the chart publisher's, the
+                # readers'). It grants nothing to other accounts; only the statements after it do.
+                # https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam
+                Statement(
+                    sid="AccountAdministersKey",
+                    actions=["kms:*"],
+                    resources=["*"],
+                    principals={"AWS": [root]},
+                ),
+                *props.key_policy_statements,
+            ],
+        )
 
     def attach_policy(self, statements: Sequence[Statement] = ()) -> S3BucketPolicy:
         """The bucket policy: TLS only, then `statements`. Call once."""

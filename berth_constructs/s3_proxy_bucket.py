@@ -22,6 +22,7 @@ from cdktf import AssetType, TerraformAsset
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
+from berth.naming import key_prefix_problem
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.policies import Condition, Statement
 from berth_constructs.private_bucket import PrivateBucket, PrivateBucketProps
@@ -33,21 +34,15 @@ READ_OBJECT_ACTIONS = ("s3:GetObject",)
 LIST_BUCKET_ACTIONS = ("s3:ListBucket",)
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-# Prefix characters that are safe in an IAM resource ARN: no `*`/`?` wildcards, no `${`.
-_PREFIX = re.compile(r"^([A-Za-z0-9!_.'()=+@,;-]+/)*$")
 # A state address per file keeps Terraform plans small; thousands of files belong to `aws s3 sync`.
 MAX_CONTENT_FILES = 500
 
 
 def check_prefix(prefix: str) -> None:
     """A key prefix the proxy may serve below: path segments ending in `/`, nothing to escape."""
-    if prefix and not _PREFIX.match(prefix):
-        raise ValueError(
-            f"prefix: {prefix!r} must be path segments ending in '/', without"
-            " wildcards or a leading '/' (e.g. 'charts/')"
-        )
-    if any(segment in {".", ".."} for segment in prefix.split("/")):
-        raise ValueError(f"prefix: {prefix!r} must not contain '.' or '..' segments")
+    problem = key_prefix_problem(prefix)
+    if problem:
+        raise ValueError(f"prefix: {problem}")
 
 
 def check_index_document(index_document: str) -> None:
@@ -59,6 +54,8 @@ def check_index_document(index_document: str) -> None:
 class S3ProxyBucketProps:
     # Globally unique name of the content bucket.
     bucket_name: str
+    # The owning account: its root administers the bucket's key.
+    account_id: str
     # The proxy's IRSA role and the one ServiceAccount it trusts (namespace and name).
     reader: IrsaServiceAccountProps
     # Serve only keys below this prefix (`charts/`); the role can read nothing else.
@@ -132,6 +129,7 @@ class S3ProxyBucket(Construct):
             PrivateBucketProps(
                 bucket_name=props.bucket_name,
                 purpose="the S3 proxy's content",
+                account_id=props.account_id,
                 kms_key_arn=props.kms_key_arn,
                 allow_force_destroy=props.allow_force_destroy,
             ),

@@ -7,17 +7,24 @@ Everything it names exists by then: the roles it creates, or things looked up at
 
 from __future__ import annotations
 
+import re
+
 from constructs import Construct
 
-from berth.config import Environment
+from berth.config import ChartRepositoryLocation, Environment
 from berth.naming import WorkloadIdentity
+from berth_constructs.chart_reader_policy import (
+    ChartReaderPolicy,
+    ChartReaderPolicyProps,
+    ChartRepositoryGrant,
+)
 from berth_constructs.ci_identities import CiIdentities, CiIdentitiesProps
 from berth_constructs.cluster_oidc_provider import ClusterOidcProvider, ClusterOidcProviderProps
 from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps
 from berth_constructs.eks_cluster_access import cluster_state
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
-from berth_constructs.lookups import existing_role_arn, external_principals
+from berth_constructs.lookups import existing_role_arn, existing_role_name, external_principals
 from berth_constructs.s3_proxy_bucket import S3ProxyBucket, S3ProxyBucketProps
 from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
 from stacks.base import BerthStack
@@ -58,6 +65,7 @@ class AccountStack(BerthStack):
                 deploy_role_arn=existing_role_arn(self, "deploy-role", deploy_role)
                 if deploy_role
                 else None,
+                create_chart_publisher=environment.helm_repo.owns_repository,
                 create_image_publisher=environment.images is not None,
                 publisher_subject=ci.publisher_subject,
                 deploy_subject=ci.deploy_subject,
@@ -65,11 +73,12 @@ class AccountStack(BerthStack):
                 oidc_provider_arn=ci.oidc_provider_arn,
             ),
         )
-        self.output(
-            "ci_publisher_role_arn",
-            identities.publisher_role_arn,
-            "Role CI assumes (GitHub OIDC) to publish charts; variable CI_PUBLISHER_ROLE_ARN",
-        )
+        if identities.publisher_role_arn is not None:
+            self.output(
+                "ci_publisher_role_arn",
+                identities.publisher_role_arn,
+                "Role CI assumes (GitHub OIDC) to publish charts; variable CI_PUBLISHER_ROLE_ARN",
+            )
         if identities.image_publisher_role_arn is not None:
             self.output(
                 "ci_image_publisher_role_arn",
@@ -92,23 +101,98 @@ class AccountStack(BerthStack):
     def _add_helm_repo(self) -> None:
         environment = self.environment
         config = environment.helm_repo
+        location = environment.chart_repository
+        grants: list[ChartRepositoryGrant] = []
+        if location is not None:
+            helm_repo = self._add_own_helm_repo(location)
+            grants.append(
+                ChartRepositoryGrant(
+                    name="Own",
+                    bucket_arn=helm_repo.bucket_arn,
+                    prefix=location.prefix,
+                    kms_key_arn=helm_repo.kms_key_arn,
+                    region=location.region,
+                )
+            )
+        central = config.central
+        if central is not None:
+            central_location = central.location
+            grants.append(
+                ChartRepositoryGrant(
+                    name="Central",
+                    bucket_arn=f"arn:aws:s3:::{central_location.bucket}",
+                    prefix=central_location.prefix,
+                    kms_key_arn=central.kms_key_arn,
+                    region=central_location.region,
+                )
+            )
+            self.output(
+                "central_helm_repo_url",
+                central_location.url,
+                "The central chart repository this environment reads (and promotes from)",
+            )
+        readers = self._chart_reader_roles(promotes=central is not None and location is not None)
+        if readers:
+            policy = ChartReaderPolicy(
+                self,
+                "chart-reader",
+                ChartReaderPolicyProps(
+                    policy_name=environment.chart_reader_policy_name,
+                    repositories=grants,
+                    roles=readers,
+                ),
+            )
+            self.output(
+                "chart_reader_policy_arn",
+                policy.policy_arn,
+                "IAM policy that reads this environment's chart repositories (attach it to"
+                " more readers)",
+            )
+
+    def _chart_reader_roles(self, *, promotes: bool) -> dict[str, str]:
+        """Label -> role name of every role that reads charts: the CI deployer, the CI chart
+        publisher when it promotes from the central repository, and the file's reader roles
+        (looked up: planning stops, naming one, when it does not exist)."""
+        roles: dict[str, str] = {}
+        if self._ci is not None and self._ci.deployer_role_name is not None:
+            roles["deployer"] = self._ci.deployer_role_name
+        if promotes and self._ci is not None and self._ci.publisher_role_name is not None:
+            roles["chart-publisher"] = self._ci.publisher_role_name
+        for arn in self.environment.helm_repo.reader_roles:
+            name = arn.rsplit("/", 1)[-1]
+            label = re.sub(r"[^a-z0-9-]+", "-", f"reader-{name.lower()}")[:63].rstrip("-")
+            roles[label] = existing_role_name(self, f"chart-reader-{name}", name)
+        return roles
+
+    def _add_own_helm_repo(self, location: ChartRepositoryLocation) -> HelmRepoBucket:
+        environment = self.environment
+        config = environment.helm_repo
         publishers = self._external("chart-publisher", config.publisher_principals)
-        if self._ci is not None:
+        if self._ci is not None and self._ci.publisher_role_arn is not None:
             publishers.append(self._ci.publisher_role_arn)
+        readers = config.readers
         helm_repo = HelmRepoBucket(
             self,
             "helm-repo",
             HelmRepoBucketProps(
-                bucket_name=environment.helm_repo_bucket_name,
+                bucket_name=location.bucket,
+                account_id=environment.account_id,
+                region=location.region,
                 publisher_principals=publishers,
-                reader_principals=self._external("chart-reader", config.reader_principals)
-                or [environment.account_root_arn],
+                # The account reads (its IAM policies decide who: the chart-reader policy);
+                # other accounts' principals are named literally, as the file gives them.
+                reader_principals=[environment.account_root_arn, *readers.principals],
+                reader_organization_id=readers.organization_id,
+                reader_organization_paths=readers.organization_paths,
+                prefix=location.prefix,
                 noncurrent_version_expiration_days=config.noncurrent_version_expiration_days,
                 allow_force_destroy=environment.emulator,
             ),
         )
-        if self._ci is not None:
-            self._ci.grant_chart_publish(helm_repo.bucket_arn, helm_repo.kms_key_arn)
+        if self._ci is not None and self._ci.publisher_role_arn is not None:
+            self._ci.grant_chart_publish(
+                helm_repo.bucket_arn, helm_repo.kms_key_arn, location.prefix
+            )
         self.output(
             "helm_repo_bucket_name",
             helm_repo.bucket_name,
@@ -127,6 +211,12 @@ class AccountStack(BerthStack):
             helm_repo.repo_url,
             "Repository URL for helm-s3 style clients; `berth charts publish` writes here",
         )
+        self.output(
+            "helm_repo_kms_key_arn",
+            helm_repo.kms_key_arn,
+            "KMS key of the chart repository: readers name it (helm_repo.central.kms_key_arn)",
+        )
+        return helm_repo
 
     def _add_image_repositories(self) -> None:
         environment = self.environment
@@ -214,6 +304,7 @@ class AccountStack(BerthStack):
             "s3proxy",
             S3ProxyBucketProps(
                 bucket_name=environment.s3_proxy_bucket_name,
+                account_id=environment.account_id,
                 reader=self._irsa_props(identity),
                 prefix=proxy.prefix,
                 index_document=proxy.index_document,

@@ -2,7 +2,10 @@
 
 A resource policy allowing "*" is public unless a condition pins the caller (principal ARN,
 account, organization) or the network path (VPC, VPC endpoint, source IP) or the calling
-resource. Negated (`...Not...`) and `...IfExists` operators do not narrow, so they do not count.
+resource. Negated (`...Not...`) and `...IfExists` operators do not narrow, so they do not count;
+nor does `ForAllValues:` (true when the key is absent), while `ForAnyValue:` does, as multivalued
+keys such as aws:PrincipalOrgPaths need it.
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
 Deny statements with "*" (deny insecure transport, deny all but the publishers) are fine.
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
 """
@@ -40,7 +43,7 @@ NARROWING_OPERATORS = frozenset(
 
 def _narrows(condition: Condition) -> bool:
     return (
-        condition.test in NARROWING_OPERATORS
+        condition.test.removeprefix("ForAnyValue:") in NARROWING_OPERATORS
         and condition.variable.lower() in RESTRICTING_KEYS
         and bool(condition.values)
         and "*" not in condition.values

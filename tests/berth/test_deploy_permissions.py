@@ -87,6 +87,22 @@ def test_resources_are_the_ones_the_stacks_name(synthesized: dict[str, Any], env
 
 
 @pytest.mark.parametrize("env", REAL)
+def test_the_chart_reader_policy_is_managed_by_name_and_attached_to_the_stacks_roles(
+    synthesized: dict[str, Any], env: str
+) -> None:
+    policy = _policy(synthesized, env)
+    account = {"uat": "111111111111", "prod": "222222222222"}[env]
+    for action in ("iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy"):
+        (found,) = _statements(policy, action)
+        assert _resources(found) == [f"arn:aws:iam::{account}:policy/berth-{env}-chart-reader"]
+    (attach,) = _statements(policy, "iam:AttachRolePolicy")
+    assert all(r.startswith(f"arn:aws:iam::{account}:role/") for r in _resources(attach))
+    # The keys carry explicit policies: writing one is PutKeyPolicy, on this account's keys.
+    (put_key_policy,) = _statements(policy, "kms:PutKeyPolicy")
+    assert f"arn:aws:kms:eu-west-1:{account}:key/*" in _resources(put_key_policy)
+
+
+@pytest.mark.parametrize("env", REAL)
 def test_every_stacks_state_and_lock_but_nothing_else_of_the_state_bucket(
     synthesized: dict[str, Any], env: str
 ) -> None:

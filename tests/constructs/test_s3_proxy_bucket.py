@@ -62,6 +62,7 @@ def stack(content_dir: Path) -> dict[str, Any]:
         "files",
         S3ProxyBucketProps(
             bucket_name="test-files",
+            account_id="111111111111",
             reader=_reader("test-files-s3proxy", "files", "s3proxy"),
             prefix="site/",
             content_dir=content_dir,
@@ -72,6 +73,7 @@ def stack(content_dir: Path) -> dict[str, Any]:
         "charts",
         S3ProxyBucketProps(
             bucket_name="test-charts",
+            account_id="111111111111",
             reader=_reader("test-charts-s3proxy", "s3proxy", "charts-proxy"),
             index_document="index.yaml",
             kms_key_arn=GIVEN_KEY,
@@ -283,6 +285,7 @@ def test_example_path_is_the_index_document_or_the_first_file(content_dir: Path)
 def _valid_props(**changes: Any) -> S3ProxyBucketProps:
     props: dict[str, Any] = {
         "bucket_name": "test-files",
+        "account_id": "111111111111",
         "reader": _reader("test-s3proxy", "s3proxy", "s3proxy"),
     }
     return S3ProxyBucketProps(**{**props, **changes})

@@ -112,6 +112,8 @@ def _dangling_publisher(stack: Construct) -> None:
         "helm-repo",
         HelmRepoBucketProps(
             bucket_name="dangling-charts",
+            account_id=ACCOUNT,
+            region="eu-west-1",
             publisher_principals=[PUBLISHER],
             reader_principals=[f"arn:aws:iam::{ACCOUNT}:root"],
         ),
@@ -203,6 +205,8 @@ def synthesized_errors() -> dict[str, list[str]]:
         "helm-repo",
         HelmRepoBucketProps(
             bucket_name="good-charts",
+            account_id=ACCOUNT,
+            region="eu-west-1",
             # This account's role looked up; another account's and a root named literally.
             publisher_principals=[existing_role_arn(good, "publisher", "publisher")],
             reader_principals=[PARTNER, f"arn:aws:iam::{ACCOUNT}:root"],
