@@ -1,9 +1,10 @@
 """`berth review ENV`: what a security reviewer asks, answered from the synthesized Terraform JSON.
 
 An environment's stacks (account, cluster, workloads) are read together, so a release's role
-is matched with the role the account stack creates. Writes `cdktf.out/review/ENV.md` and `ENV.json`: every IAM role (who may assume it, under which
-conditions, what it may do on which resources), every bucket (who may read or write it), every
-secret (which roles reach it, directly or through an AppConfig retrieval role), every network
+is matched with the role the account stack creates. Writes `cdktf.out/review/ENV.md` and
+`ENV.json`: every IAM role (who may assume it, under which conditions, what it may do on which
+resources), every bucket (who may read or write it, who may decrypt it), the buckets and keys of
+other accounts its roles reach (a central chart repository), every secret (which roles reach it, directly or through an AppConfig retrieval role), every network
 entry point (Helm releases' ingress hosts, TLS, auth) and the checkov result with each
 suppression and its reason. References such as `${aws_iam_role.X.arn}` are shown as readable
 names (`role:berth-uat-s3proxy`), never as hashed logical ids. The report is deterministic:
@@ -67,6 +68,7 @@ _WRITE_ACTIONS = (
 )
 _SECRET_READ = "secretsmanager:GetSecretValue"  # noqa: S105 - an IAM action, not a secret
 _APPCONFIG_READ = ("appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration")
+_KMS_DECRYPT = "kms:Decrypt"
 
 Json = dict[str, Any]
 
@@ -280,6 +282,110 @@ def _roles(stack: Stack) -> list[Json]:
     return sorted(roles, key=lambda role: role["role"])
 
 
+def _identities(stack: Stack, roles: list[Json]) -> list[Json]:
+    """Every identity policy statement the stack gives a principal: the roles it creates (their
+    permissions) and the roles it only looks up but attaches a managed policy to."""
+    found = [
+        {"principal": role["role"], "policy": permission["policy"], "statement": statement}
+        for role in roles
+        for permission in role["permissions"]
+        for statement in permission["statements"]
+    ]
+    for _, _, attachment in stack.resources("aws_iam_role_policy_attachment"):
+        if stack.referenced(attachment.get("role"), "aws_iam_role") is not None:
+            continue  # a role of this stack: already in its permissions
+        policy_id = stack.referenced(attachment.get("policy_arn"), "aws_iam_policy")
+        if policy_id is None:
+            continue
+        policy = stack.tf["resource"]["aws_iam_policy"][policy_id]
+        found += [
+            {
+                "principal": stack.readable(attachment.get("role")),
+                "policy": stack.name_of("aws_iam_policy", policy_id),
+                "statement": statement,
+            }
+            for statement in stack.statements(policy.get("policy"))
+        ]
+    return found
+
+
+def _decrypts(stack: Stack, key_id: str, identities: list[Json]) -> list[Json]:
+    """Who may decrypt with the stack's KMS key `key_id`: its key policy's grants, then the
+    identity policies that name it (which count only where the key policy lets IAM decide)."""
+    key = stack.tf["resource"]["aws_kms_key"][key_id]
+    name = stack.name_of("aws_kms_key", key_id)
+    policy = stack.statements(key.get("policy")) if key.get("policy") else []
+    found = [
+        {
+            "principal": principal,
+            "actions": statement["actions"],
+            "conditions": statement["conditions"],
+            "source": f"key policy {statement['sid']}".strip(),
+        }
+        for statement in policy
+        if statement["effect"] == "Allow" and _grants(statement["actions"], _KMS_DECRYPT)
+        for principal in statement["principals"]
+    ]
+    if not key.get("policy"):
+        found.append(
+            {
+                "principal": "the owning account (KMS's default key policy)",
+                "actions": ["kms:*"],
+                "conditions": [],
+                "source": "default key policy",
+            }
+        )
+    found += [
+        {
+            "principal": identity["principal"],
+            "actions": identity["statement"]["actions"],
+            "conditions": identity["statement"]["conditions"],
+            "source": f"identity policy {identity['policy']}",
+        }
+        for identity in identities
+        if identity["statement"]["effect"] == "Allow"
+        and _grants(identity["statement"]["actions"], _KMS_DECRYPT)
+        and _covers(identity["statement"]["resources"], name)
+    ]
+    return sorted(found, key=lambda g: (g["source"].startswith("identity"), g["principal"]))
+
+
+def _elsewhere(stack: Stack, identities: list[Json]) -> Json:
+    """Buckets and KMS keys of other stacks or accounts that this stack's principals may use
+    (e.g. a central chart repository): the identity half of a cross-account grant."""
+    buckets: dict[str, list[Json]] = {}
+    keys: dict[str, list[Json]] = {}
+    for identity in identities:
+        statement = identity["statement"]
+        if statement["effect"] != "Allow":
+            continue
+        for resource in statement["resources"]:
+            target = None
+            if resource.startswith("arn:aws:s3:::"):
+                target = buckets.setdefault(resource.split(":::", 1)[1].split("/", 1)[0], [])
+            elif resource.startswith("arn:aws:kms:"):
+                target = keys.setdefault(resource, [])
+            if target is None:
+                continue
+            target.append(
+                {
+                    "principal": identity["principal"],
+                    "actions": statement["actions"],
+                    "resources": [resource],
+                    "conditions": statement["conditions"],
+                    "source": f"identity policy {identity['policy']}",
+                }
+            )
+
+    def listed(found: dict[str, list[Json]]) -> list[Json]:
+        return [
+            {"name": name, "grants": sorted(grants, key=lambda g: (g["principal"], g["source"]))}
+            for name, grants in sorted(found.items())
+        ]
+
+    return {"buckets": listed(buckets), "kms_keys": listed(keys)}
+
+
 def _s3_access(actions: Sequence[str]) -> str:
     read = any(
         _grants([a], pattern) or _grants([pattern], a) for a in actions for pattern in _READ_ACTIONS
@@ -292,7 +398,7 @@ def _s3_access(actions: Sequence[str]) -> str:
     return "read+write" if read and write else "write" if write else "read" if read else "other"
 
 
-def _buckets(stack: Stack, roles: list[Json]) -> list[Json]:
+def _buckets(stack: Stack, identities: list[Json]) -> list[Json]:
     buckets: list[Json] = []
     for _, logical_id, _ in stack.resources("aws_s3_bucket"):
         name = stack.name_of("aws_s3_bucket", logical_id)
@@ -353,19 +459,24 @@ def _buckets(stack: Stack, roles: list[Json]) -> list[Json]:
         ]
         grants.extend(
             {
-                "principal": role["role"],
+                "principal": identity["principal"],
                 "access": _s3_access(statement["actions"]),
                 "actions": statement["actions"],
                 "conditions": statement["conditions"],
-                "source": f"identity policy {permission['policy']}",
+                "source": f"identity policy {identity['policy']}",
             }
-            for role in roles
-            for permission in role["permissions"]
-            for statement in permission["statements"]
-            if statement["effect"] == "Allow"
+            for identity in identities
+            if (statement := identity["statement"])["effect"] == "Allow"
             and any(r == "*" or r.split("/")[0] == name for r in statement["resources"])
             and any(a.lower().startswith(("s3:", "*")) for a in statement["actions"])
         )
+        keys = {
+            key_id
+            for c in about_bucket("aws_s3_bucket_server_side_encryption_configuration")
+            for r in c.get("rule", [])
+            for rule in _as_list(r.get("apply_server_side_encryption_by_default"))
+            if (key_id := stack.referenced(rule.get("kms_master_key_id"), "aws_kms_key"))
+        }
         buckets.append(
             {
                 "bucket": name,
@@ -373,6 +484,9 @@ def _buckets(stack: Stack, roles: list[Json]) -> list[Json]:
                 "public_access_block": public_access_block,
                 "versioning": versioning[0] if versioning else "not configured",
                 "access": sorted(grants, key=lambda g: (g["principal"], g["source"])),
+                "decrypt": [
+                    g for key_id in sorted(keys) for g in _decrypts(stack, key_id, identities)
+                ],
                 "denies": [
                     {
                         "principals": s["principals"],
@@ -644,10 +758,12 @@ def build_review(
     ENV.json holds)."""
     stack = Stack(merge_stacks(tf) if isinstance(tf, Sequence) else tf)
     roles = _roles(stack)
+    identities = _identities(stack, roles)
     return {
         "environment": environment,
         "roles": roles,
-        "buckets": _buckets(stack, roles),
+        "buckets": _buckets(stack, identities),
+        "elsewhere": _elsewhere(stack, identities),
         "secrets": _secrets(stack, roles),
         "helm_releases": _entry_points(stack),
         "checkov": _checkov_section(scan),
@@ -709,6 +825,12 @@ def _buckets_markdown(buckets: Sequence[Json]) -> list[str]:
             + "".join(f"; when {c}" for c in g["conditions"])
             for g in bucket["access"]
         ] or ["- nobody is granted access"]
+        out += ["", "Who can decrypt its objects (the bucket's KMS key):", ""]
+        out += [
+            f"- {g['principal']}: `{'`, `'.join(g['actions'])}` ({g['source']})"
+            + "".join(f"; when {c}" for c in g["conditions"])
+            for g in bucket["decrypt"]
+        ] or ["- no key of this stack (S3-managed or external key)"]
         out += ["", "Denied:", ""]
         out += [
             f"- {', '.join(d['principals'])}: `{'`, `'.join(d['actions'])}` ({d['sid']})"
@@ -716,6 +838,28 @@ def _buckets_markdown(buckets: Sequence[Json]) -> list[str]:
             for d in bucket["denies"]
         ] or ["- no deny statements"]
         out.append("")
+    return out
+
+
+def _elsewhere_markdown(elsewhere: Mapping[str, Any]) -> list[str]:
+    out = ["## Buckets and keys of other stacks or accounts", ""]
+    if not elsewhere["buckets"] and not elsewhere["kms_keys"]:
+        return [*out, "None: every bucket and key this environment uses is its own.", ""]
+    out += [
+        "This environment's half of a cross-account grant: the owner's bucket policy and key"
+        " policy must allow these principals too (see the owner's review).",
+        "",
+    ]
+    for kind, title in (("buckets", "bucket"), ("kms_keys", "KMS key")):
+        for target in elsewhere[kind]:
+            out += [f"### {title} {target['name']}", ""]
+            out += [
+                f"- {g['principal']}: `{'`, `'.join(g['actions'])}` on"
+                f" {', '.join(g['resources'])} ({g['source']})"
+                + "".join(f"; when {c}" for c in g["conditions"])
+                for g in target["grants"]
+            ]
+            out.append("")
     return out
 
 
@@ -789,6 +933,7 @@ def render_markdown(review: Mapping[str, Any]) -> str:
     out += ["Generated by `berth review` from the synthesized Terraform JSON.", ""]
     out += _roles_markdown(review["roles"])
     out += _buckets_markdown(review["buckets"])
+    out += _elsewhere_markdown(review["elsewhere"])
     out += _secrets_markdown(review["secrets"])
     out += _releases_markdown(review["helm_releases"])
     out += _checkov_markdown(review["checkov"])

@@ -24,6 +24,12 @@ from berth_constructs.guards import add_guards
 
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
+# Readers of the sample's chart repository outside its account: an account and an organization.
+PARTNER_ROOT = "arn:aws:iam::222222222222:root"
+ORGANIZATION = "o-a1b2c3d4e5"
+# A central repository of another account that the sample's roles read.
+CENTRAL_BUCKET = "berth-shared-helm-charts"
+CENTRAL_KEY = "arn:aws:kms:eu-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
 CHARTS = Path(__file__).resolve().parents[2] / "charts"
 
@@ -49,6 +55,11 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
     from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
 
     from berth.naming import secret_app_config_names
+    from berth_constructs.chart_reader_policy import (
+        ChartReaderPolicy,
+        ChartReaderPolicyProps,
+        ChartRepositoryGrant,
+    )
     from berth_constructs.cluster_oidc_provider import (
         ClusterOidcProvider,
         ClusterOidcProviderProps,
@@ -60,7 +71,7 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
         IrsaServiceAccount,
         IrsaServiceAccountProps,
     )
-    from berth_constructs.lookups import existing_role_arn
+    from berth_constructs.lookups import existing_role_arn, existing_role_name
     from berth_constructs.otel_agent_release import (
         ImageRef,
         OtelAgentRelease,
@@ -86,15 +97,45 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
             create_service_account=False,
         )
 
-    HelmRepoBucket(
+    helm_repo = HelmRepoBucket(
         account,
         "helm-repo",
         HelmRepoBucketProps(
             bucket_name="berth-uat-helm-charts",
+            account_id=ACCOUNT,
+            region=REGION,
+            prefix="charts/",
             publisher_principals=[
                 existing_role_arn(account, "publisher", "berth-uat-chart-publisher")
             ],
-            reader_principals=[f"arn:aws:iam::{ACCOUNT}:root"],
+            reader_principals=[f"arn:aws:iam::{ACCOUNT}:root", PARTNER_ROOT],
+            reader_organization_id=ORGANIZATION,
+        ),
+    )
+    # The roles that read charts: here one the stack only looks up (an in-cluster reader), for
+    # the own repository and a central one in another account.
+    ChartReaderPolicy(
+        account,
+        "chart-reader",
+        ChartReaderPolicyProps(
+            policy_name="berth-uat-chart-reader",
+            repositories=[
+                ChartRepositoryGrant(
+                    name="Own",
+                    bucket_arn=helm_repo.bucket_arn,
+                    prefix="charts/",
+                    kms_key_arn=helm_repo.kms_key_arn,
+                    region=REGION,
+                ),
+                ChartRepositoryGrant(
+                    name="Central",
+                    bucket_arn=f"arn:aws:s3:::{CENTRAL_BUCKET}",
+                    prefix="charts/",
+                    kms_key_arn=CENTRAL_KEY,
+                    region=REGION,
+                ),
+            ],
+            roles={"argocd": existing_role_name(account, "argocd", "argocd-repo-server")},
         ),
     )
     S3ProxyBucket(
@@ -102,6 +143,7 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
         "s3proxy",
         S3ProxyBucketProps(
             bucket_name="berth-uat-charts-site",
+            account_id=ACCOUNT,
             reader=irsa("s3proxy", "s3proxy"),
             index_document="index.yaml",
         ),
@@ -242,6 +284,63 @@ def test_bucket_lists_who_reads_and_who_writes(review: dict[str, Any]) -> None:
     assert f"AWS arn:aws:iam::{ACCOUNT}:root" in readers
     assert bucket["public_access_block"] == "all four settings on"
     assert {d["sid"] for d in bucket["denies"]} >= {"DenyInsecureTransport"}
+
+
+def _chart_bucket(review: dict[str, Any]) -> dict[str, Any]:
+    (bucket,) = [b for b in review["buckets"] if b["bucket"] == "bucket:berth-uat-helm-charts"]
+    return bucket
+
+
+def test_chart_repository_shows_who_reads_it_below_its_prefix(review: dict[str, Any]) -> None:
+    access = _chart_bucket(review)["access"]
+    reads = {
+        (g["principal"], tuple(g["conditions"]))
+        for g in access
+        if g["access"] == "read" and "s3:GetObject" in g["actions"]
+    }
+    assert (f"AWS {PARTNER_ROOT}", ()) in reads
+    assert ("AWS *", (f"StringEquals aws:PrincipalOrgID = {ORGANIZATION}",)) in reads
+    assert ("role:argocd-repo-server (looked up)", ()) in reads
+    listings = [g for g in access if g["actions"] == ["s3:ListBucket"]]
+    assert listings and all(
+        "StringLike s3:prefix = charts/*" in g["conditions"] for g in listings
+    ), listings
+
+
+def test_chart_repository_shows_who_may_decrypt_and_only_through_s3(
+    review: dict[str, Any],
+) -> None:
+    decrypt = {
+        g["principal"]: g for g in _chart_bucket(review)["decrypt"] if g["actions"] != ["kms:*"]
+    }
+    via_s3 = f"StringEquals kms:ViaService = s3.{REGION}.amazonaws.com"
+    assert set(decrypt) == {f"AWS {PARTNER_ROOT}", "AWS *", "role:argocd-repo-server (looked up)"}
+    for principal, grant in decrypt.items():
+        assert via_s3 in grant["conditions"], principal
+    assert f"StringEquals aws:PrincipalOrgID = {ORGANIZATION}" in decrypt["AWS *"]["conditions"]
+    assert decrypt[f"AWS {PARTNER_ROOT}"]["source"] == "key policy DecryptChartsForReaders"
+    # The account administers the key: its IAM policies decide who of it decrypts.
+    (admin,) = [g for g in _chart_bucket(review)["decrypt"] if g["actions"] == ["kms:*"]]
+    assert admin["principal"] == f"AWS arn:aws:iam::{ACCOUNT}:root"
+    text = render_markdown(review)
+    assert "Who can decrypt its objects" in text and via_s3 in text
+
+
+def test_buckets_and_keys_of_other_accounts_name_the_roles_that_reach_them(
+    review: dict[str, Any],
+) -> None:
+    (bucket,) = review["elsewhere"]["buckets"]
+    assert bucket["name"] == CENTRAL_BUCKET
+    assert {g["principal"] for g in bucket["grants"]} == {"role:argocd-repo-server (looked up)"}
+    assert {r for g in bucket["grants"] for r in g["resources"]} == {
+        f"arn:aws:s3:::{CENTRAL_BUCKET}/charts/*",
+        f"arn:aws:s3:::{CENTRAL_BUCKET}",
+    }
+    (key,) = review["elsewhere"]["kms_keys"]
+    assert key["name"] == CENTRAL_KEY
+    (grant,) = key["grants"]
+    assert grant["actions"] == ["kms:Decrypt"]
+    assert grant["source"] == "identity policy policy:berth-uat-chart-reader"
 
 
 def test_secret_is_reached_through_the_appconfig_hop(review: dict[str, Any]) -> None:
