@@ -206,7 +206,11 @@ def _up(args: argparse.Namespace) -> int:
                 "reading the repository through the S3 proxy (HTTPS, basic auth) with Helm"
             )
             check = pull_through_proxy(
-                outputs["helm_repo_bucket_name"], local.region, emulator_env, work / "proxy"
+                outputs["helm_repo_bucket_name"],
+                local.region,
+                emulator_env,
+                work / "proxy",
+                prefix=local.helm_repo.prefix,
             )
             print(f"    {check.url}: charts {', '.join(check.charts)}")
             print(f"    pulled {check.pulled}, rendered {', '.join(check.rendered_kinds)}")

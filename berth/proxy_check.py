@@ -1,7 +1,7 @@
 """The main job's last proof: a stock Helm client reads the private repository over HTTPS.
 
 The S3 proxy (`apps/s3proxy`, run as its own process exactly as its image runs it) serves the
-`local` Helm repository bucket with TLS and basic auth; the real Helm SDK downloads the index,
+`local` Helm repository (its bucket, below its prefix) with TLS and basic auth; the real Helm SDK downloads the index,
 pulls a chart and renders it. No public bucket and no Helm plugin are involved.
 """
 
@@ -70,9 +70,11 @@ def _wait_for_health(process: subprocess.Popen[bytes], port: int, log: Path) -> 
 
 
 def pull_through_proxy(
-    bucket: str, region: str, emulator_env: dict[str, str], work: Path
+    bucket: str, region: str, emulator_env: dict[str, str], work: Path, prefix: str = ""
 ) -> ProxyCheck:
-    """Serve `bucket` through the S3 proxy and read it with the Helm SDK as a repository."""
+    """Serve the repository below `prefix` of `bucket` through the S3 proxy and read it with
+    the Helm SDK as a repository (the proxy's `/` is the prefix, as `s3://BUCKET/PREFIX` is
+    for helm-s3)."""
     work.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
     cert, key = write_loopback_certificate(work)
@@ -86,6 +88,7 @@ def pull_through_proxy(
         "S3_BUCKET": bucket,
         "S3PROXY_BIND_ADDRESS": LOOPBACK,
         "S3PROXY_PORT": str(port),
+        "S3PROXY_PREFIX": prefix,
         "S3PROXY_INDEX_DOCUMENT": "index.yaml",
         "S3PROXY_HTPASSWD_FILE": str(_write_htpasswd(work, password)),
         "S3PROXY_TLS_CERT_FILE": str(cert),

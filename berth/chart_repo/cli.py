@@ -1,4 +1,4 @@
-"""`berth charts ...`: publish, reindex, delete and verify the environment's Helm chart repository.
+"""`berth charts ...`: publish, reindex, delete, verify and promote Helm chart repositories.
 
 Handlers turn `ChartRepoError` (and Helm/config failures) into `BerthError`, which `berth.cli`
 prints as one `berth: ...` line with exit code 1.
@@ -102,6 +102,32 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _promote(args: argparse.Namespace) -> int:
+    from berth.chart_repo.promote import promote_chart
+
+    source, target = _environment(args.source), _environment(args.target)
+    _run(
+        promote_chart,
+        source,
+        target,
+        args.name,
+        args.version,
+        source_client=_client(source, _source_credentials(args)),
+        target_client=_client(target, args),
+    )
+    return EXIT_OK
+
+
+def _source_credentials(args: argparse.Namespace) -> argparse.Namespace:
+    """How `promote` reads the source: `--from-role-arn`; else, with `--ambient-credentials`,
+    the same ambient identity that writes the target (the target's chart publisher, which its
+    stack lets read the central repository); else the source environment's deploy role."""
+    return argparse.Namespace(
+        role_arn=args.from_role_arn,
+        ambient_credentials=args.ambient_credentials and not args.from_role_arn,
+    )
+
+
 def _add_env(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env",
@@ -116,7 +142,7 @@ def register(subparsers: Any) -> None:
     """Add `berth charts` and its sub-commands to the `berth` parser."""
     charts = subparsers.add_parser(
         "charts",
-        help="publish, reindex, delete and verify the Helm chart repository (S3)",
+        help="publish, reindex, delete, verify and promote the Helm chart repository (S3)",
         description="The environment's private Helm chart repository on S3.",
     )
     commands = charts.add_subparsers(dest="charts_command", required=True, metavar="COMMAND")
@@ -154,6 +180,41 @@ def register(subparsers: Any) -> None:
     delete.add_argument("version", metavar="VERSION", help="chart version")
     _add_env(delete)
     delete.set_defaults(handler=_delete)
+
+    promote = commands.add_parser(
+        "promote",
+        help="copy a chart version's exact archive from one environment's repository to another's",
+        description="Copy NAME VERSION from the --from environment's repository to the --to"
+        " environment's: the archive's sha256 must equal the source entry's digest, it is"
+        " uploaded with If-None-Match: * and S3's sha256 check, then indexed with a conditional"
+        " write. Already promoted (same digest): nothing to do. Writes the target with its"
+        " deploy role, --role-arn or --ambient-credentials (CI: the target's chart publisher);"
+        " reads the source with --from-role-arn, else the same ambient credentials when"
+        " --ambient-credentials is given, else the source's deploy role.",
+    )
+    promote.add_argument("name", metavar="NAME", help="chart name")
+    promote.add_argument("version", metavar="VERSION", help="chart version")
+    promote.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="ENV",
+        help="environment whose repository holds the version (name or .yaml path)",
+    )
+    promote.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="ENV",
+        help="environment whose repository receives it (name or .yaml path)",
+    )
+    add_credentials_arguments(promote)
+    promote.add_argument(
+        "--from-role-arn",
+        metavar="ARN",
+        help="assume this role to read the source (default: see above)",
+    )
+    promote.set_defaults(handler=_promote)
 
     verify = commands.add_parser(
         "verify",

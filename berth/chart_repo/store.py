@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
@@ -32,7 +33,7 @@ from berth.chart_repo.index import (
     parse_index,
     serialise_index,
 )
-from berth.config import Environment
+from berth.config import Environment, normalise_prefix
 
 DIGEST_METADATA_KEY = "digest"  # sent as x-amz-meta-digest
 ARCHIVE_CONTENT_TYPE = "application/gzip"
@@ -108,15 +109,27 @@ def _is_missing(error: ClientError) -> bool:
 
 
 class ChartStore:
-    """One Helm chart bucket: archives at the top level next to `index.yaml`."""
+    """One Helm chart repository: a bucket and a key prefix ("" = the top of the bucket), with
+    the archives next to `index.yaml`.
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    Every key this class takes or returns is relative to the prefix (`index.yaml`,
+    `demo-0.1.0.tgz`), as the index's relative URLs are, so a repository reads the same through
+    `s3://BUCKET/PREFIX` (helm-s3), HTTPS or the S3 proxy serving that prefix.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
         self.client = client
         self.bucket = bucket
+        self.prefix = normalise_prefix(prefix)
 
     @property
     def location(self) -> str:
-        return f"s3://{self.bucket}"
+        """`s3://BUCKET` or `s3://BUCKET/PREFIX`: what `helm repo add` takes with helm-s3."""
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def object_key(self, key: str) -> str:
+        """The bucket key of a repository key."""
+        return f"{self.prefix}{key}"
 
     def _describe(self, key: str, error: ClientError) -> str:
         message = error.response.get("Error", {}).get("Message") or _code(error)
@@ -127,7 +140,7 @@ class ChartStore:
     def read_index(self) -> IndexSnapshot:
         """The current index and its ETag; an empty index when the bucket has none yet."""
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=INDEX_KEY)
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(INDEX_KEY))
         except ClientError as error:
             if _is_missing(error) and _code(error) != "NoSuchBucket":
                 return IndexSnapshot(index=RepoIndex(), etag=None)
@@ -163,7 +176,7 @@ class ChartStore:
     def _put_index(self, body: bytes, condition: dict[str, str]) -> Any:
         return self.client.put_object(
             Bucket=self.bucket,
-            Key=INDEX_KEY,
+            Key=self.object_key(INDEX_KEY),
             Body=body,
             ContentType=INDEX_CONTENT_TYPE,
             CacheControl=INDEX_CACHE_CONTROL,
@@ -173,15 +186,22 @@ class ChartStore:
     # --- archives -----------------------------------------------------------------------------
 
     def put_archive(self, key: str, body: bytes, digest_hex: str, *, overwrite: bool) -> None:
-        """Upload an archive; without `overwrite` an existing key raises ArchiveExistsError."""
+        """Upload an archive; without `overwrite` an existing key raises ArchiveExistsError.
+
+        `digest_hex` is the archive's sha256 (Helm's digest); S3 checks the body against it
+        (`x-amz-checksum-sha256`) and refuses bytes that differ, so what is stored is what was
+        hashed.
+        """
         condition = {} if overwrite else {"IfNoneMatch": "*"}
         try:
             self.client.put_object(
                 Bucket=self.bucket,
-                Key=key,
+                Key=self.object_key(key),
                 Body=body,
                 ContentType=ARCHIVE_CONTENT_TYPE,
                 Metadata={DIGEST_METADATA_KEY: digest_hex},
+                # https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(digest_hex)).decode(),
                 **condition,
             )
         except ClientError as error:
@@ -190,15 +210,17 @@ class ChartStore:
             raise ChartRepoError(self._describe(key, error)) from None
 
     def list_archives(self) -> dict[str, ListedArchive]:
-        """Every `.tgz` in the bucket (Berth puts them at the top; others may nest them)."""
+        """Every `.tgz` below the prefix (Berth puts them next to the index; others may nest
+        them), by repository key."""
         archives: dict[str, ListedArchive] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.bucket):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for item in page.get("Contents", []):
                     if item["Key"].endswith(".tgz"):
-                        archives[item["Key"]] = ListedArchive(
-                            key=item["Key"],
+                        key = item["Key"].removeprefix(self.prefix)
+                        archives[key] = ListedArchive(
+                            key=key,
                             etag=str(item["ETag"]),
                             size=int(item["Size"]),
                             last_modified=item["LastModified"],
@@ -210,7 +232,7 @@ class ChartStore:
     def archive_digest(self, key: str) -> str | None:
         """The digest recorded at upload (HEAD, no download); None when the object has none."""
         try:
-            response = self.client.head_object(Bucket=self.bucket, Key=key)
+            response = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as error:
             if _is_missing(error):
                 return None
@@ -227,7 +249,7 @@ class ChartStore:
 
     def archive_exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
+            self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as error:
             if _is_missing(error):
                 return False
@@ -236,7 +258,7 @@ class ChartStore:
 
     def read_archive(self, key: str) -> bytes:
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as error:
             raise ChartRepoError(self._describe(key, error)) from None
         body: bytes = response["Body"].read()
@@ -245,7 +267,9 @@ class ChartStore:
     def read_json(self, key: str) -> Any | None:
         """A small JSON object Berth keeps beside the charts; None when missing or unreadable."""
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            body = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))[
+                "Body"
+            ].read()
             return json.loads(body)
         except ClientError as error:
             if _is_missing(error):
@@ -258,7 +282,7 @@ class ChartStore:
         try:
             self.client.put_object(
                 Bucket=self.bucket,
-                Key=key,
+                Key=self.object_key(key),
                 Body=json.dumps(document, sort_keys=True).encode(),
                 ContentType="application/json",
             )
@@ -268,7 +292,7 @@ class ChartStore:
     def delete_archive(self, key: str) -> None:
         """Delete an archive (the versioned bucket keeps it as a noncurrent version)."""
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
+            self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as error:
             raise ChartRepoError(self._describe(key, error)) from None
 
@@ -281,8 +305,17 @@ def s3_client(env: Environment, session: boto3.Session | None = None) -> Any:
 
 
 def store_for(env: Environment, client: Any | None = None) -> ChartStore:
-    """The chart store of an environment: its Helm repo bucket, through `client` if given."""
-    return ChartStore(client or s3_client(env), env.helm_repo_bucket_name)
+    """The chart store of an environment: its own repository (bucket and prefix), through
+    `client` if given."""
+    location = env.chart_repository
+    if location is None:
+        central = env.helm_repo.central
+        source = f" it reads {central.location.url}" if central and central.bucket else ""
+        raise ChartRepoError(
+            f"{env.name} has no chart repository of its own;{source}"
+            f" (helm_repo.create_repository in its environment file)"
+        )
+    return ChartStore(client or s3_client(env), location.bucket, location.prefix)
 
 
 __all__ = ["ChartRepoError", "ChartStore", "RetryPolicy", "store_for", "update_index"]

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import yaml
 
+from berth.chart_repo.promote import promote_between
 from berth.chart_repo.publish import PackagedChart, publish_packaged
 from berth.chart_repo.store import ChartStore, RetryPolicy
 
@@ -85,6 +86,40 @@ def publish_in_race(task: RaceTask, barrier: Any, results: Any) -> None:
     policy = RetryPolicy(max_attempts=40, base_delay_s=0.02, max_delay_s=0.5)
     summary = publish_packaged(store, [chart], out=io.StringIO(), policy=policy)
     results.put((chart.label, summary.uploaded, summary.index_retries))
+
+
+@dataclass(frozen=True)
+class PromoteTask:
+    """What one racing promoter process promotes, from where to where."""
+
+    endpoint: str
+    source_bucket: str
+    target_bucket: str
+    name: str
+    version: str
+    conditional: bool
+    source_prefix: str = "charts/"
+    target_prefix: str = "charts/"
+
+
+def promote_in_race(task: PromoteTask, barrier: Any, results: Any) -> None:
+    """One promoter process: wait for the others, then promote one chart version."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=task.endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    target_class = ChartStore if task.conditional else UnconditionalIndexStore
+    source = ChartStore(client, task.source_bucket, task.source_prefix)
+    target = target_class(client, task.target_bucket, task.target_prefix)
+    barrier.wait(timeout=60)
+    policy = RetryPolicy(max_attempts=40, base_delay_s=0.02, max_delay_s=0.5)
+    summary = promote_between(
+        source, target, task.name, task.version, out=io.StringIO(), policy=policy
+    )
+    results.put((summary.label, summary.uploaded, summary.index_retries))
 
 
 class RequestLog:
