@@ -115,7 +115,7 @@ def test_publisher_runs_on_main_chart_changes(publish: dict[str, Any]) -> None:
 def test_publisher_assumes_the_publisher_output_role_without_an_environment(
     publish: dict[str, Any],
 ) -> None:
-    (job,) = _role_jobs(publish).values()
+    job = publish["jobs"]["publish"]
     (step,) = _aws_steps(job)
     assert _variable(step["with"]["role-to-assume"]) == PUBLISHER_OUTPUT.upper()
     # An environment would turn the token's sub into `environment:NAME`, which the publisher
@@ -126,10 +126,46 @@ def test_publisher_assumes_the_publisher_output_role_without_an_environment(
 
 
 def test_publisher_sets_up_then_publishes_to_uat(publish: dict[str, Any]) -> None:
-    (job,) = _role_jobs(publish).values()
+    job = publish["jobs"]["publish"]
     runs = _runs(job)
     assert runs.index("make setup") < runs.index("pipenv run berth charts publish --env uat")
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
+
+
+def test_charts_are_published_once_and_promoted_to_prod_behind_its_approval(
+    publish: dict[str, Any],
+) -> None:
+    assert set(_role_jobs(publish)) == {"publish", "promote-prod"}
+    promote = publish["jobs"]["promote-prod"]
+    assert promote["needs"] == "publish"
+    # The prod environment: its reviewers approve the job, and its token's sub is the one
+    # prod's chart publisher trusts.
+    assert promote["environment"] == "prod"
+    (step,) = _aws_steps(promote)
+    assert _variable(step["with"]["role-to-assume"]) == PUBLISHER_OUTPUT.upper()
+    assert promote["permissions"] == {"contents": "read", "id-token": "write"}
+    runs = _runs(promote)
+    assert "berth charts publish" not in runs
+    assert runs.index("make setup") < runs.index("berth charts promote")
+    # Shell continuations and indentation aside:
+    command = " ".join(runs.replace("\\\n", " ").split())
+    assert (
+        'berth charts promote "$name" "$version" --from uat --to prod --ambient-credentials'
+        in command
+    )
+    assert "pipenv run berth charts verify --env prod --ambient-credentials" in runs
+
+
+def test_prods_publisher_trusts_the_job_that_promotes_to_prod(publish: dict[str, Any]) -> None:
+    from berth.config import load_environment
+
+    prod = load_environment("prod")
+    assert prod.ci is not None
+    promote = publish["jobs"]["promote-prod"]
+    assert prod.ci.publisher_subject == f"environment:{promote['environment']}"
+    # ... and uat's publisher the publish job, which runs on main without an environment.
+    uat = load_environment("uat")
+    assert uat.ci is not None and uat.ci.publisher_subject == "ref:refs/heads/main"
 
 
 def test_every_deploy_job_assumes_its_environment_deployer_role(deploy: dict[str, Any]) -> None:
