@@ -1,4 +1,5 @@
-"""Chart repository benchmark: publish into, and reindex, a repository of 5,000 chart versions.
+"""Chart repository benchmark: publish into, promote into, and reindex, a repository of 5,000
+chart versions.
 
 Runs against its own moto server on loopback (moto is a slow Python server, so S3 time here is
 pessimistic). S3 requests are counted with a botocore `before-send` hook, by HTTP method.
@@ -7,8 +8,9 @@ pessimistic). S3 requests are counted with a botocore `before-send` hook, by HTT
 
 The 5,000 existing versions share one real archive's bytes under 5,000 keys, each with its
 digest recorded as upload metadata: reindex trusts them by HEAD and must not download them.
-Goals: publish < 2 s; reindex GETs only index.yaml and the one new archive (plus LIST pages,
-which are GETs too, and its remembered-digests file).
+Goals: publish < 2 s; promote (from that repository into another of 5,000 versions, below a
+prefix) < 2 s, with the publish of the same run as its anchor; reindex GETs only index.yaml and
+the one new archive (plus LIST pages, which are GETs too, and its remembered-digests file).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from berth.chart_repo.index import (
     rfc3339_nano,
     serialise_index,
 )
+from berth.chart_repo.promote import promote_between
 from berth.chart_repo.publish import package_chart, publish_packaged
 from berth.chart_repo.reindex import reindex_store
 from berth.chart_repo.store import ChartStore
@@ -46,6 +49,7 @@ from berth.chart_repo.verify import verify_store
 from berth.local import EMULATOR_CREDENTIALS, MotoServer
 
 BUCKET = "bench-helm-charts"
+TARGET_BUCKET = "bench-helm-charts-prod"
 
 
 def write_chart(root: Path, name: str, version: str) -> Path:
@@ -125,6 +129,21 @@ def seed_repository(
     store.write_index(from_entries(entries), None)
 
 
+def print_table(results: list[Result]) -> None:
+    """The measurements, then promotion against the publish of the same run."""
+    print()
+    print(f"{'operation':<46} {'wall s':>7} {'CPU s':>6}  S3 requests")
+    print(f"{'-' * 46} {'-' * 7} {'-' * 6}  {'-' * 40}")
+    for label, wall, cpu, detail in results:
+        print(f"{label:<46} {wall:>7.2f} {cpu:>6.2f}  {detail}")
+    walls = {label.split(" ", 1)[0]: wall for label, wall, _, _ in results}
+    print(
+        f"\npromote / publish (same run): {walls['promote'] / walls['publish']:.2f}"
+        f" (goal: promote < 2 s: {'met' if walls['promote'] < 2 else 'MISSED'})"
+    )
+    print(f"(cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=5000)
@@ -159,6 +178,17 @@ def main() -> int:
             packaged = package_chart(chart_dir, root / "new", out=quiet)
             publish_packaged(store, [packaged], out=quiet)
 
+        # The promotion target: another repository of as many versions, below a prefix.
+        client.create_bucket(
+            Bucket=TARGET_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        target = ChartStore(client, TARGET_BUCKET, "charts/")
+        target.write_index(parsed, None)
+        requests.reset()
+        with timed(results, "promote 1 chart (check+copy+read back+index)", requests.describe):
+            promoted = promote_between(store, target, "newchart", "2.0.0", out=quiet)
+        assert promoted.uploaded and promoted.indexed, promoted
+
         for run, (name, label) in enumerate(
             [
                 ("unindexed", "reindex, 1 new archive, first run (HEADs all)"),
@@ -190,12 +220,7 @@ def main() -> int:
             problems = verify_store(store)
         assert problems == [], problems[:5]
 
-    print()
-    print(f"{'operation':<46} {'wall s':>7} {'CPU s':>6}  S3 requests")
-    print(f"{'-' * 46} {'-' * 7} {'-' * 6}  {'-' * 40}")
-    for label, wall, cpu, detail in results:
-        print(f"{label:<46} {wall:>7.2f} {cpu:>6.2f}  {detail}")
-    print(f"\n(cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f})")
+    print_table(results)
     return 0
 
 

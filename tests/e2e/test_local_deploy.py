@@ -60,7 +60,8 @@ def s3(emulator: MotoServer) -> Any:
 def test_outputs_name_the_bucket_and_repo(deployment: LocalDeployment) -> None:
     outputs = deployment.outputs()
     assert outputs["helm_repo_bucket_name"] == BUCKET
-    assert outputs["helm_repo_url"] == f"s3://{BUCKET}"
+    # helm-s3 users add the repository below its prefix (helm_repo.prefix in local.yaml).
+    assert outputs["helm_repo_url"] == f"s3://{BUCKET}/charts"
     assert outputs["helm_repo_bucket_region"] == "eu-west-1"
 
 
@@ -93,11 +94,30 @@ def test_bucket_policy_lets_the_account_read_and_only_the_publisher_write(
     policy = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
     statements = {statement["Sid"]: statement for statement in policy["Statement"]}
     assert statements["ReadCharts"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert statements["ReadCharts"]["Resource"] == f"arn:aws:s3:::{BUCKET}/charts/*"
     assert "s3:PutObject" not in statements["ReadCharts"]["Action"]
     assert statements["PublishCharts"]["Principal"] == {
         "AWS": "arn:aws:iam::123456789012:role/berth-local-chart-publisher"
     }
     assert "s3:PutObject" in statements["PublishCharts"]["Action"]
+
+
+def test_the_key_policy_is_the_stacks(deployment: LocalDeployment, s3: Any) -> None:
+    import json
+
+    (rule,) = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
+    kms = boto3.client(
+        "kms",
+        endpoint_url=s3.meta.endpoint_url,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    key_id = rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Sid"] == "AccountAdministersKey"
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
 
 
 def test_destroy_removes_the_bucket(deployment: LocalDeployment, s3: Any) -> None:

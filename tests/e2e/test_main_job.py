@@ -29,7 +29,7 @@ def test_berth_up_deploys_publishes_and_serves_the_repository_through_the_proxy(
     assert result.returncode == 0, f"{output[-4000:]}\n{result.stderr[-3000:]}"
     assert "Traceback" not in result.stderr
     # Deployed: the outputs of the local stack.
-    assert "helm_repo_url = s3://berth-local-helm-charts" in output
+    assert "helm_repo_url = s3://berth-local-helm-charts/charts" in output
     # Published every chart of charts/ and verified the repository.
     charts = sorted(path.parent.name for path in (PROJECT_ROOT / "charts").glob("*/Chart.yaml"))
     assert f"{len(charts)} uploaded, 0 skipped, 0 refused" in output

@@ -10,6 +10,8 @@ project's fake Kubernetes API, adding and removing each one.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
@@ -25,6 +27,9 @@ from botocore.exceptions import ClientError
 
 from berth import rehearsal
 from berth.aws import environment_session, role_choice
+from berth.chart_repo.index import parse_index
+from berth.chart_repo.publish import package_chart, publish_packaged
+from berth.chart_repo.store import ChartStore
 from berth.config import PROJECT_ROOT, Environment, load_environment
 from berth.local import EMULATOR_CREDENTIALS, MotoServer
 from berth.preflight import Check, Preflight, kube_client_from_kubeconfig
@@ -214,6 +219,107 @@ def test_the_secret_and_its_appconfig_environment_exist_without_a_value(
     ]
     environments = appconfig.list_environments(ApplicationId=application["Id"])["Items"]
     assert [e["Name"] for e in environments] == [environment.name]
+
+
+def test_a_central_repository_grants_the_reader_account_and_its_key_decrypt_through_s3(
+    rehearsed: Rehearsed,
+) -> None:
+    environment = rehearsed.environment
+    readers = environment.helm_repo.readers
+    if not readers:
+        pytest.skip(f"{environment.name}'s repository has no readers in other accounts")
+    location = environment.chart_repository
+    assert location is not None
+    policy = json.loads(
+        _client(rehearsed, "s3").get_bucket_policy(Bucket=location.bucket)["Policy"]
+    )
+    read = next(s for s in policy["Statement"] if s["Sid"] == "ReadCharts")
+    assert set(readers.principals) <= set(read["Principal"]["AWS"])
+    assert read["Resource"] == f"arn:aws:s3:::{location.bucket}/{location.prefix}*"
+    key_id = _client(rehearsed, "s3").get_bucket_encryption(Bucket=location.bucket)[
+        "ServerSideEncryptionConfiguration"
+    ]["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    kms = _client(rehearsed, "kms")
+    key_policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    decrypt = next(s for s in key_policy["Statement"] if s["Sid"] == "DecryptChartsForReaders")
+    principal = decrypt["Principal"]["AWS"]
+    assert sorted(principal if isinstance(principal, list) else [principal]) == sorted(
+        readers.principals
+    )
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"s3.{location.region}.amazonaws.com"}
+    }
+
+
+def test_the_reader_of_a_central_repository_promotes_from_it_as_its_chart_publisher(
+    rehearsed: Rehearsed, tmp_path: Path
+) -> None:
+    environment = rehearsed.environment
+    central = environment.helm_repo.central
+    if central is None:
+        pytest.skip(f"{environment.name} reads no central repository")
+    source, target = central.location, environment.chart_repository
+    assert target is not None and central.environment is not None
+    iam = _client(rehearsed, "iam")
+    publisher = f"{environment.name_prefix}-chart-publisher"
+    # The deployer and the publisher carry the chart-reader policy, which names the central
+    # repository below its prefix and its key.
+    for role in (f"{environment.name_prefix}-deployer", publisher):
+        attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        assert [a["PolicyName"] for a in attached] == [environment.chart_reader_policy_name]
+    (policy_arn,) = {a["PolicyArn"] for a in attached}
+    version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]
+    named = json.dumps(document["Document"])
+    assert f"arn:aws:s3:::{source.bucket}/{source.prefix}*" in named
+    assert central.kms_key_arn in named
+
+    # The owner's CI published a chart into the central repository (seeded in its account) ...
+    owner = rehearsal.bootstrap_session(rehearsed.endpoint, central.account_id, source.region)
+    packaged = package_chart(PROJECT_ROOT / "charts" / "s3proxy", tmp_path, out=io.StringIO())
+    publish_packaged(
+        ChartStore(
+            owner.client("s3", endpoint_url=rehearsed.endpoint), source.bucket, source.prefix
+        ),
+        [packaged],
+        out=io.StringIO(),
+    )
+    # ... and the promote job, as this environment's chart publisher (GitHub OIDC on AWS; the
+    # emulator lets the role be assumed directly), copies it into this environment's own.
+    credentials = rehearsed.session.client("sts", endpoint_url=rehearsed.endpoint).assume_role(
+        RoleArn=f"arn:aws:iam::{environment.account_id}:role/{publisher}",
+        RoleSessionName="promote-charts",
+    )["Credentials"]
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        "AWS_ENDPOINT_URL": rehearsed.endpoint,
+    }
+    command = [
+        *(sys.executable, "-m", "berth", "charts", "promote", packaged.name, packaged.version),
+        *("--from", central.environment, "--to", environment.name, "--ambient-credentials"),
+    ]
+    result = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"promoted {source.url} -> {target.url}" in result.stdout
+    s3 = _client(rehearsed, "s3")
+    index = parse_index(
+        s3.get_object(Bucket=target.bucket, Key=f"{target.prefix}index.yaml")["Body"].read()
+    )
+    entry = index.find(packaged.name, packaged.version)
+    assert entry is not None and entry["digest"] == packaged.digest
+    archive = s3.get_object(Bucket=target.bucket, Key=f"{target.prefix}{packaged.key}")
+    assert hashlib.sha256(archive["Body"].read()).hexdigest() == packaged.digest
 
 
 # Each prerequisite, taken away, must stop the plan with a message naming it.
