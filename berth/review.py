@@ -450,6 +450,7 @@ def _buckets(stack: Stack, identities: list[Json]) -> list[Json]:
                 "principal": principal,
                 "access": _s3_access(statement["actions"]),
                 "actions": statement["actions"],
+                "resources": statement["resources"],
                 "conditions": statement["conditions"],
                 "source": f"bucket policy {statement['sid']}".strip(),
             }
@@ -462,6 +463,9 @@ def _buckets(stack: Stack, identities: list[Json]) -> list[Json]:
                 "principal": identity["principal"],
                 "access": _s3_access(statement["actions"]),
                 "actions": statement["actions"],
+                "resources": [
+                    r for r in statement["resources"] if r == "*" or r.split("/")[0] == name
+                ],
                 "conditions": statement["conditions"],
                 "source": f"identity policy {identity['policy']}",
             }
@@ -821,7 +825,9 @@ def _buckets_markdown(buckets: Sequence[Json]) -> list[str]:
             "",
         ]
         out += [
-            f"- {g['principal']}: **{g['access']}** `{'`, `'.join(g['actions'])}` ({g['source']})"
+            f"- {g['principal']}: **{g['access']}** `{'`, `'.join(g['actions'])}`"
+            + (f" on {', '.join(g['resources'])}" if g["resources"] else "")
+            + f" ({g['source']})"
             + "".join(f"; when {c}" for c in g["conditions"])
             for g in bucket["access"]
         ] or ["- nobody is granted access"]

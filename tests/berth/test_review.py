@@ -301,6 +301,13 @@ def test_chart_repository_shows_who_reads_it_below_its_prefix(review: dict[str, 
     assert (f"AWS {PARTNER_ROOT}", ()) in reads
     assert ("AWS *", (f"StringEquals aws:PrincipalOrgID = {ORGANIZATION}",)) in reads
     assert ("role:argocd-repo-server (looked up)", ()) in reads
+    # Every read is of the charts below the prefix, never of the whole bucket.
+    assert {
+        resource
+        for g in access
+        if "s3:GetObject" in g["actions"] and g["access"] == "read"
+        for resource in g["resources"]
+    } == {"bucket:berth-uat-helm-charts/charts/*"}
     listings = [g for g in access if g["actions"] == ["s3:ListBucket"]]
     assert listings and all(
         "StringLike s3:prefix = charts/*" in g["conditions"] for g in listings
