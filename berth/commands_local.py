@@ -285,6 +285,21 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed(environment: Environment, endpoint: str, skip: list[str]) -> None:
+    """What a bare account holds before the first deploy (and the central chart repository
+    the environment reads, which promotions need), saying what was left out."""
+    from berth import rehearsal
+
+    seeded = rehearsal.seed_prerequisites(environment, endpoint, skip=skip)
+    print(
+        f"    {', '.join(seeded) or 'nothing'}"
+        + (f" (left out: {', '.join(skip)})" if skip else "")
+    )
+    central = rehearsal.seed_central_repository(environment, endpoint)
+    if central is not None:
+        print(f"    and the central chart repository it reads, {central} (for promotions)")
+
+
 def _rehearse(args: argparse.Namespace) -> int:
     """`berth rehearse ENV`: see berth/rehearsal.py."""
     from berth import rehearsal
@@ -312,11 +327,7 @@ def _rehearse(args: argparse.Namespace) -> int:
     work = outdir / "rehearsal" / environment.name
     with MotoServer(log_path=None) as moto:
         started = _step(f"seeding the emulator as a bare account {environment.account_id} would be")
-        seeded = rehearsal.seed_prerequisites(environment, moto.endpoint_url, skip=args.skip)
-        print(
-            f"    {', '.join(seeded) or 'nothing'}"
-            + (f" (left out: {', '.join(args.skip)})" if args.skip else "")
-        )
+        _seed(environment, moto.endpoint_url, args.skip)
         _done(started)
         started = _step(f"berth preflight {environment.name} --step account")
         os.environ.update({**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto.endpoint_url})

@@ -13,10 +13,11 @@ the emulator with the environment's own synthesized account stack (not the `loca
    `allowed_account_ids`, the lookups and every ARN are those of the real account;
 3. a second plan must show no change.
 
-An environment that reads a central chart repository (`helm_repo.central`) also gets that
-repository, as its owner's stack leaves it: the owner's bucket, in the owner's account, below its
-prefix and encrypted with the key the file names. Planning does not read it (no account can
-look up another's bucket); promoting from it does (`berth charts promote`).
+An environment that reads a central chart repository (`helm_repo.central`) can also get that
+repository, as its owner's stack leaves it (`seed_central_repository`): the owner's bucket, in
+the owner's account, encrypted with the key the file names. It is no prerequisite of the account
+step (planning does not read it: no account can look up another's bucket); promoting from it
+(`berth charts promote`) needs it.
 
 Any prerequisite can be left out (`seed_prerequisites(..., skip=...)`) to watch planning or
 `berth preflight` stop and name it. The cluster and workloads stacks need the helm and
@@ -54,7 +55,6 @@ DEPLOY_ROLE = "deploy-role"
 CLUSTER_OIDC_PROVIDER = "cluster-oidc-provider"
 GITHUB_OIDC_PROVIDER = "github-oidc-provider"
 CLUSTER_STATE = "cluster-state"
-CENTRAL_REPOSITORY = "central-repository"
 
 
 def bootstrap_session(endpoint: str, account_id: str, region: str) -> boto3.Session:
@@ -99,8 +99,6 @@ def prerequisites(environment: Environment) -> list[str]:
     keys += [f"role:{arn.rsplit('/', 1)[-1]}" for arn in environment.named_roles]
     if cluster is not None and cluster.remote_state is not None:
         keys.append(CLUSTER_STATE)
-    if environment.helm_repo.central is not None:
-        keys.append(CENTRAL_REPOSITORY)
     return keys
 
 
@@ -136,8 +134,6 @@ def seed_prerequisites(
             _role(iam, key.removeprefix("role:"), environment.account_id)
         elif key == CLUSTER_STATE:
             _cluster_state(environment, session, endpoint)
-        elif key == CENTRAL_REPOSITORY:
-            _central_repository(environment, endpoint)
         seeded.append(key)
     return seeded
 
@@ -192,11 +188,13 @@ def _cluster_state(environment: Environment, session: boto3.Session, endpoint: s
     s3.put_object(Bucket=state.bucket, Key=state.key, Body=json.dumps(document).encode())
 
 
-def _central_repository(environment: Environment, endpoint: str) -> None:
-    """The central chart repository's bucket, made in its owner's account: versioned and
-    encrypted with the key the file names (the emulator does not check that key)."""
+def seed_central_repository(environment: Environment, endpoint: str) -> str | None:
+    """The bucket of the central chart repository `environment` reads, made in its owner's
+    account: versioned and encrypted with the key the file names (the emulator does not check
+    that key). Returns the repository's URL; None when the environment reads none."""
     central = environment.helm_repo.central
-    assert central is not None
+    if central is None:
+        return None
     location = central.location
     owner = bootstrap_session(endpoint, central.account_id, location.region)
     _bucket(owner, endpoint, location.bucket, location.region, versioned=True)
@@ -214,6 +212,7 @@ def _central_repository(environment: Environment, endpoint: str) -> None:
             ]
         },
     )
+    return location.url
 
 
 def remove_prerequisite(environment: Environment, endpoint: str, key: str) -> None:
@@ -244,12 +243,6 @@ def remove_prerequisite(environment: Environment, endpoint: str, key: str) -> No
             "s3", endpoint_url=endpoint, region_name=state.region or environment.region
         )
         s3.delete_object(Bucket=state.bucket, Key=state.key)
-    elif key == CENTRAL_REPOSITORY:
-        central = environment.helm_repo.central
-        assert central is not None
-        location = central.location
-        owner = bootstrap_session(endpoint, central.account_id, location.region)
-        _empty_and_delete_bucket(owner, endpoint, location.bucket, location.region)
     else:
         raise ValueError(f"{key!r}: not a prerequisite of {environment.name}")
 

@@ -274,7 +274,8 @@ def test_the_reader_of_a_central_repository_promotes_from_it_as_its_chart_publis
     assert f"arn:aws:s3:::{source.bucket}/{source.prefix}*" in named
     assert central.kms_key_arn in named
 
-    # The owner's CI published a chart into the central repository (seeded in its account) ...
+    # The owner's stack made the central repository in its account, its CI published a chart ...
+    assert rehearsal.seed_central_repository(environment, rehearsed.endpoint) == source.url
     owner = rehearsal.bootstrap_session(rehearsed.endpoint, central.account_id, source.region)
     packaged = package_chart(PROJECT_ROOT / "charts" / "s3proxy", tmp_path, out=io.StringIO())
     publish_packaged(
