@@ -103,6 +103,18 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "iam:DeleteRole",
     ),
     "aws_iam_role_policy": ("iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"),
+    # The refresher's users outside AWS (created without keys). Delete first leaves the user's
+    # groups (ListGroupsForUser); without force_destroy the provider touches no access key.
+    "aws_iam_user": (
+        "iam:CreateUser",
+        "iam:GetUser",
+        "iam:UpdateUser",
+        "iam:TagUser",
+        "iam:UntagUser",
+        "iam:ListGroupsForUser",
+        "iam:DeleteUser",
+    ),
+    "aws_iam_user_policy": ("iam:PutUserPolicy", "iam:GetUserPolicy", "iam:DeleteUserPolicy"),
     "aws_iam_openid_connect_provider": (
         "iam:CreateOpenIDConnectProvider",
         "iam:GetOpenIDConnectProvider",
@@ -223,6 +235,14 @@ COMMAND_ACTIONS: tuple[str, ...] = (
     "iam:GetOpenIDConnectProvider",
 )
 
+# What `berth refresher rotate-key` calls as the deploy role, for stacks with IAM users: the
+# users' access keys are made and deleted there, never by Terraform.
+USER_KEY_COMMAND_ACTIONS: tuple[str, ...] = (
+    "iam:ListAccessKeys",
+    "iam:CreateAccessKey",
+    "iam:DeleteAccessKey",
+)
+
 # Actions AWS does not let a policy scope to a resource.
 # https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html
 UNSCOPABLE = frozenset(
@@ -303,6 +323,7 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
         "eks": f"arn:aws:eks:{region}:{account}:cluster/",
     }
     buckets = _literals(stacks, "resource", "aws_s3_bucket", "bucket")
+    users = _literals(stacks, "resource", "aws_iam_user", "name")
     roles = _literals(stacks, "resource", "aws_iam_role", "name")
     roles += _literals(stacks, "data", "aws_iam_role", "name")
     repositories = _literals(stacks, "resource", "aws_ecr_repository", "name")
@@ -318,11 +339,14 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
     for kind in data:
         actions.update(DATA_ACTIONS[kind])
     actions.update(COMMAND_ACTIONS)
+    if users:
+        actions.update(USER_KEY_COMMAND_ACTIONS)
 
     scoped: dict[str, list[str]] = {
         "s3:object": [f"{arn['s3']}{bucket}/*" for bucket in buckets],
         "s3:bucket": [f"{arn['s3']}{bucket}" for bucket in buckets],
         "iam:role": [f"{arn['iam']}role/{name}" for name in sorted(set(roles))],
+        "iam:user": [f"{arn['iam']}user/{name}" for name in users],
         "iam:oidc-provider": [
             f"{arn['iam']}oidc-provider/{url.removeprefix('https://').rstrip('/')}"
             for url in sorted(set(providers))
@@ -345,8 +369,7 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
             object_level = "Object" in name
             statements.add([action], scoped["s3:object" if object_level else "s3:bucket"])
         elif service == "iam":
-            kind = "iam:oidc-provider" if "OpenIDConnect" in name else "iam:role"
-            statements.add([action], scoped[kind])
+            statements.add([action], scoped[_iam_resource_kind(name)])
         elif service == "kms":
             statements.add(
                 [action], scoped["kms:key"] + (scoped["kms:alias"] if "Alias" in name else [])
@@ -371,6 +394,15 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
     documents += _state_statements(environment)
     documents += _pass_role_statements(environment, stacks, arn["iam"])
     return {"Version": "2012-10-17", "Statement": documents}
+
+
+def _iam_resource_kind(action_name: str) -> str:
+    """Which IAM resources an action of the table acts on (all of them name theirs)."""
+    if "OpenIDConnect" in action_name:
+        return "iam:oidc-provider"
+    if "User" in action_name or "AccessKey" in action_name:
+        return "iam:user"
+    return "iam:role"
 
 
 def _sid(actions: Iterable[str], resources: Sequence[str]) -> str:
