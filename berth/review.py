@@ -31,6 +31,7 @@ REVIEW_DIR = "review"
 # Short, reviewer-facing names for the resource types the report mentions.
 KINDS = {
     "aws_iam_role": "role",
+    "aws_iam_user": "user",
     "aws_iam_policy": "policy",
     "aws_iam_openid_connect_provider": "oidc-provider",
     "aws_s3_bucket": "bucket",
@@ -69,6 +70,8 @@ _SECRET_READ = "secretsmanager:GetSecretValue"  # noqa: S105 - an IAM action, no
 _APPCONFIG_READ = ("appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration")
 
 Json = dict[str, Any]
+# How a release whose AWS identity is an IAM user's key in a Secret is shown.
+STATIC_KEYS = "static keys"
 
 
 def _grants(actions: Iterable[str], wanted: str) -> bool:
@@ -226,6 +229,10 @@ class Stack:
         }
 
 
+def _as_dict(value: Any) -> Json:
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -278,6 +285,41 @@ def _roles(stack: Stack) -> list[Json]:
             }
         )
     return sorted(roles, key=lambda role: role["role"])
+
+
+def _users(stack: Stack) -> list[Json]:
+    """IAM users, like roles: what they may do, and where their keys come from."""
+    users: list[Json] = []
+    has_key = {
+        stack.referenced(key.get("user"), "aws_iam_user")
+        for _, _, key in stack.resources("aws_iam_access_key")
+    }
+    for _, logical_id, _ in stack.resources("aws_iam_user"):
+        permissions = [
+            {
+                "policy": f"inline {inline.get('name', '')}".strip(),
+                "statements": stack.statements(inline.get("policy")),
+            }
+            for _, _, inline in stack.resources("aws_iam_user_policy")
+            if stack.referenced(inline.get("user"), "aws_iam_user") == logical_id
+        ]
+        for _, _, attachment in stack.resources("aws_iam_user_policy_attachment"):
+            if stack.referenced(attachment.get("user"), "aws_iam_user") == logical_id:
+                permissions.append(
+                    {"policy": f"managed {attachment.get('policy_arn')}", "statements": []}
+                )
+        users.append(
+            {
+                "user": stack.name_of("aws_iam_user", logical_id),
+                "access_keys": (
+                    "MADE BY TERRAFORM: the secret key is in the state"
+                    if logical_id in has_key
+                    else "none in Terraform (made and rotated outside it)"
+                ),
+                "permissions": permissions,
+            }
+        )
+    return sorted(users, key=lambda user: user["user"])
 
 
 def _s3_access(actions: Sequence[str]) -> str:
@@ -584,8 +626,11 @@ def _entry_points(stack: Stack) -> list[Json]:
         service_account = values.get("serviceAccount")
         if not isinstance(service_account, dict):
             service_account = {}
-        # The chart's role annotation, else the ServiceAccount Terraform made for the release.
-        role = str(service_account.get("roleArn", "") or "")
+        # The chart's role annotation (or the web-identity role it projects a token for), else
+        # the ServiceAccount Terraform made for the release.
+        aws = _as_dict(values.get("aws"))
+        web_identity = _as_dict(aws.get("webIdentity"))
+        role = str(service_account.get("roleArn", "") or web_identity.get("roleArn", "") or "")
         account_name = str(service_account.get("name", "") or release_name)
         releases.append(
             {
@@ -596,6 +641,9 @@ def _entry_points(stack: Stack) -> list[Json]:
                 "auth": _auth(stack, values) if entries else "no entry point",
                 "aws_role": stack.readable(role)
                 if role
+                else f"{STATIC_KEYS} from Secret {namespace}/{aws['existingSecret']}"
+                " (its `credentials` key)"
+                if aws.get("existingSecret")
                 else service_account_roles.get((namespace, account_name), "none"),
             }
         )
@@ -644,9 +692,12 @@ def build_review(
     ENV.json holds)."""
     stack = Stack(merge_stacks(tf) if isinstance(tf, Sequence) else tf)
     roles = _roles(stack)
+    users = _users(stack)
     return {
         "environment": environment,
         "roles": roles,
+        # Only where there are any: most environments have none, and say so by its absence.
+        **({"users": users} if users else {}),
         "buckets": _buckets(stack, roles),
         "secrets": _secrets(stack, roles),
         "helm_releases": _entry_points(stack),
@@ -682,6 +733,21 @@ def _roles_markdown(roles: Sequence[Json]) -> list[str]:
         if not role["permissions"]:
             out.append("- nothing (no policies attached)")
         for permission in role["permissions"]:
+            out.append(f"- {permission['policy']}")
+            for statement in permission["statements"]:
+                out += _statement_lines(statement)
+        out.append("")
+    return out
+
+
+def _users_markdown(users: Sequence[Json]) -> list[str]:
+    out = ["## IAM users", ""]
+    for user in users:
+        out += [f"### {user['user']}", "", f"Access keys: {user['access_keys']}", ""]
+        out += ["What it may do:", ""]
+        if not user["permissions"]:
+            out.append("- nothing (no policies attached)")
+        for permission in user["permissions"]:
             out.append(f"- {permission['policy']}")
             for statement in permission["statements"]:
                 out += _statement_lines(statement)
@@ -743,6 +809,10 @@ def _secrets_markdown(secrets: Sequence[Json]) -> list[str]:
     return out
 
 
+def _identity_label(identity: str) -> str:
+    return "AWS identity" if identity.startswith(STATIC_KEYS) else "AWS role (IRSA)"
+
+
 def _releases_markdown(releases: Sequence[Json]) -> list[str]:
     out = ["## Network entry points (Helm releases)", ""]
     if not releases:
@@ -751,7 +821,7 @@ def _releases_markdown(releases: Sequence[Json]) -> list[str]:
         out += [
             f"### {release['release']} ({release['chart']}, namespace {release['namespace']})",
             "",
-            f"- AWS role (IRSA): {release['aws_role']}",
+            f"- {_identity_label(release['aws_role'])}: {release['aws_role']}",
             f"- auth: {release['auth']}",
         ]
         out += [
@@ -788,6 +858,8 @@ def render_markdown(review: Mapping[str, Any]) -> str:
     out = [f"# Security review: {review['environment']}", ""]
     out += ["Generated by `berth review` from the synthesized Terraform JSON.", ""]
     out += _roles_markdown(review["roles"])
+    if review.get("users"):
+        out += _users_markdown(review["users"])
     out += _buckets_markdown(review["buckets"])
     out += _secrets_markdown(review["secrets"])
     out += _releases_markdown(review["helm_releases"])
