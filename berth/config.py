@@ -660,6 +660,17 @@ class Environment(_Strict):
         return stack_names(self.name)
 
     @property
+    def looked_up_oidc_issuer(self) -> str | None:
+        """The cluster issuer whose IAM OIDC provider the account stack looks up (must exist
+        beforehand): EKS's unless the stack creates it; an external cluster's with web identity."""
+        if self.cluster is not None:
+            return self.cluster.oidc_issuer_url if self.cluster.oidc_provider == "lookup" else None
+        external = self.external_cluster
+        if external is None or external.oidc_provider != "lookup":
+            return None
+        return external.oidc_issuer_url
+
+    @property
     def has_cluster(self) -> bool:
         """Whether a cluster (EKS or external) gets the cluster and workloads stacks."""
         return self.cluster is not None or self.external_cluster is not None
