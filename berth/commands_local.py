@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " ENV's own account stack as the deploy role, show that a second plan has no change,"
         " destroy. See berth/rehearsal.py.",
     )
-    rehearse.add_argument("environment", metavar="ENV", help="a real environment (uat, prod)")
+    rehearse.add_argument("environment", metavar="ENV", help="a real environment (uat, prod, edge)")
     rehearse.add_argument(
         "--skip",
         action="append",
