@@ -10,9 +10,12 @@ from pathlib import Path
 import boto3
 import pytest
 
+from berth import lazy_bindings
 from berth.local import EMULATOR_CREDENTIALS, MotoServer
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+# Before any test module imports a provider binding: load only the modules the tests use.
+lazy_bindings.install()
 
 
 @pytest.fixture(scope="session")
