@@ -1,16 +1,19 @@
-"""Load the prebuilt cdktf provider bindings lazily: only the resource modules the code imports.
+"""Load the prebuilt cdktf provider bindings lazily: only the resource modules the code uses.
 
 Why: the root `__init__.py` of each prebuilt binding (`cdktf_cdktf_provider_aws`, `..._helm`,
 `..._kubernetes`, ...) ends with one `from . import <submodule>` line per resource and data
 source: 2,135 for aws. Importing any one resource module runs the root first, so every
 synthesis paid 12-15 s of Python for aws alone (and several seconds for kubernetes) to load
-classes it never uses; the stacks themselves build in under a second.
+classes it never uses; then the jsii kernel (node) did the same in JavaScript, where the
+package's `lib/index.js` requires every resource module (2-4 s more). The stacks themselves
+build in under a second.
 
-How: `install()` puts a finder in front of `sys.meta_path` that answers only for top-level
-packages named `cdktf_cdktf_provider_*`. It reads the package's own `__init__.py` (nothing in
-site-packages is edited or cached), checks that its layout is the one described here, and
-executes it without the trailing block of `from . import <submodule>` lines. Everything else in
-the file runs unchanged, including `from ._jsii import *`, which loads the jsii assembly. Then:
+How, in Python: `install()` puts a finder in front of `sys.meta_path` that answers only for
+top-level packages named `cdktf_cdktf_provider_*`. It reads the package's own `__init__.py`
+(nothing in site-packages is edited, no .pyc is written), checks that its layout is the one
+described here, and executes it without the trailing block of `from . import <submodule>`
+lines. Everything else in the file runs unchanged, including `from ._jsii import *`, which loads
+the jsii assembly. Then:
 
 - the package gets a PEP 562 `__getattr__`: `cdktf_cdktf_provider_aws.s3_bucket` used as an
   attribute imports that submodule on first use, so `__all__` and `from ... import *` keep
@@ -22,6 +25,12 @@ the file runs unchanged, including `from ._jsii import *`, which loads the jsii 
   `_SUBMODULE_FQN_MAP`. These bindings predate it, so we register the same map:
   `<assembly>.<submodule in camelCase>` -> `<package>.<submodule>`, the naming jsii-pacmak
   applies (`s3Bucket` -> `s3_bucket`). Without it jsii raises `ValueError: Unknown type`.
+
+How, in JavaScript: `install()` adds `--require lazy_bindings_node.cjs` to `NODE_OPTIONS`, which
+the jsii kernel's node process inherits when it starts (on first use of jsii). That hook
+resolves a `@cdktf/provider-*` package to the `lib/lazy-index.js` the package ships beside its
+`lib/index.js` (same exports, each required on first use); without that file, the package's
+own index is used.
 
 Fallback: if the layout is not the expected one (a new binding version: no trailing block,
 a removed name used elsewhere in the file, a submodule folder missing, no jsii assembly) or the
@@ -39,12 +48,15 @@ import importlib.machinery
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import CodeType, ModuleType
 
 # Prebuilt cdktf provider bindings: one top-level package per Terraform provider.
 BINDING_PREFIX = "cdktf_cdktf_provider_"
 # Set to 0 to import the bindings eagerly, as their own `__init__.py` does.
 SWITCH_VARIABLE = "BERTH_LAZY_BINDINGS"
+# The same for the JavaScript side, preloaded into the jsii kernel's node process.
+NODE_HOOK = Path(__file__).with_name("lazy_bindings_node.cjs")
 
 _reported: set[str] = set()
 
@@ -62,6 +74,12 @@ def install() -> bool:
         return False
     if not any(isinstance(finder, LazyBindingFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, LazyBindingFinder())
+    # The jsii kernel (node) starts on first use and inherits this process's environment.
+    escaped = str(NODE_HOOK).replace("\\", "\\\\").replace('"', '\\"')
+    option = f'--require "{escaped}"'
+    current = os.environ.get("NODE_OPTIONS", "")
+    if option not in current:
+        os.environ["NODE_OPTIONS"] = f"{current} {option}".strip()
     return True
 
 

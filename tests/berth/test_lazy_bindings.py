@@ -33,10 +33,15 @@ BINDINGS = (
 
 
 def _python(
-    code: str, *args: str, lazy: bool = True, extra_path: Path | None = None
+    code: str,
+    *args: str,
+    lazy: bool = True,
+    extra_path: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `code` with `args` in a fresh interpreter at the project root (`lazy=False`: switched off)."""
-    env = {**os.environ, SWITCH_VARIABLE: "1" if lazy else "0"}
+    env = {**os.environ, **(env or {}), SWITCH_VARIABLE: "1" if lazy else "0"}
+    env.pop("NODE_OPTIONS", None)  # as a fresh shell has it: this process set it (conftest)
     env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
     paths = [str(PROJECT_ROOT)] + ([str(extra_path)] if extra_path else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
@@ -286,14 +291,22 @@ _SYNTH = """
 def test_lazy_and_eager_synthesis_write_identical_files(tmp_path: Path) -> None:
     """Every stack of every environment file, synthesized in two fresh processes, file by file."""
     runs = {}
+    # The jsii kernel logs each JavaScript file it requires (to this process's stdout).
+    timing = {"JSII_DEBUG_TIMING": "1"}
     for mode in ("lazy", "eager"):
         outdir = tmp_path / mode
-        result = _python(_SYNTH, str(outdir), lazy=mode == "lazy")
-        runs[mode] = (json.loads(_ok(result).splitlines()[-1]), outdir)
-    (lazy, lazy_dir), (eager, eager_dir) = runs["lazy"], runs["eager"]
+        output = _ok(_python(_SYNTH, str(outdir), lazy=mode == "lazy", env=timing))
+        (summary,) = [line for line in output.splitlines() if line.startswith('{"stacks"')]
+        runs[mode] = (json.loads(summary), outdir, output)
+    (lazy, lazy_dir, lazy_log), (eager, eager_dir, eager_log) = runs["lazy"], runs["eager"]
     assert lazy["stacks"] == eager["stacks"] and lazy["stacks"]
-    # Both modes really ran: the eager one loaded every resource module, the lazy one few.
+    # Both modes really ran: the eager one loaded every resource module, the lazy one few, in
+    # Python and in JavaScript (the package's lazy-index.js instead of its index.js).
     assert lazy["binding_modules"] < 200 and eager["binding_modules"] > 2000
+    for package in ("aws", "kubernetes", "helm"):
+        assert f"@cdktf/provider-{package}/lib/lazy-index.js)" in lazy_log
+        assert f"@cdktf/provider-{package}/lib/index.js)" not in lazy_log
+        assert f"@cdktf/provider-{package}/lib/index.js)" in eager_log
 
     lazy_files = sorted(str(p.relative_to(lazy_dir)) for p in lazy_dir.rglob("*") if p.is_file())
     eager_files = sorted(str(p.relative_to(eager_dir)) for p in eager_dir.rglob("*") if p.is_file())
