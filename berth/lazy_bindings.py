@@ -70,16 +70,18 @@ def install() -> bool:
 
     Idempotent. A binding already imported stays as it is (call this before any binding).
     """
+    escaped = str(NODE_HOOK).replace("\\", "\\\\").replace('"', '\\"')
+    option = f'--require "{escaped}"'
+    # The jsii kernel (node) starts on first use and inherits this process's environment.
+    node_options = os.environ.get("NODE_OPTIONS", "").replace(option, "").strip()
     if os.environ.get(SWITCH_VARIABLE, "1") == "0":
+        # Off means off in JavaScript too, even when a lazy parent process set the hook.
+        if "NODE_OPTIONS" in os.environ:
+            os.environ["NODE_OPTIONS"] = node_options
         return False
     if not any(isinstance(finder, LazyBindingFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, LazyBindingFinder())
-    # The jsii kernel (node) starts on first use and inherits this process's environment.
-    escaped = str(NODE_HOOK).replace("\\", "\\\\").replace('"', '\\"')
-    option = f'--require "{escaped}"'
-    current = os.environ.get("NODE_OPTIONS", "")
-    if option not in current:
-        os.environ["NODE_OPTIONS"] = f"{current} {option}".strip()
+    os.environ["NODE_OPTIONS"] = f"{node_options} {option}".strip()
     return True
 
 

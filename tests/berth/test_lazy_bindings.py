@@ -19,6 +19,7 @@ import pytest
 
 from berth.config import PROJECT_ROOT
 from berth.lazy_bindings import (
+    NODE_HOOK,
     SWITCH_VARIABLE,
     LayoutError,
     LazyBindingLoader,
@@ -41,7 +42,7 @@ def _python(
 ) -> subprocess.CompletedProcess[str]:
     """Run `code` with `args` in a fresh interpreter at the project root (`lazy=False`: switched off)."""
     env = {**os.environ, **(env or {}), SWITCH_VARIABLE: "1" if lazy else "0"}
-    env.pop("NODE_OPTIONS", None)  # as a fresh shell has it: this process set it (conftest)
+    # NODE_OPTIONS is inherited as set by this (lazy) process: `lazy=False` must undo it.
     env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
     paths = [str(PROJECT_ROOT)] + ([str(extra_path)] if extra_path else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
@@ -290,6 +291,8 @@ _SYNTH = """
 @pytest.mark.xdist_group("lazy-vs-eager-synth")
 def test_lazy_and_eager_synthesis_write_identical_files(tmp_path: Path) -> None:
     """Every stack of every environment file, synthesized in two fresh processes, file by file."""
+    # This process loads lazily (conftest): the eager run inherits the hook and must drop it.
+    assert str(NODE_HOOK) in os.environ["NODE_OPTIONS"]
     runs = {}
     # The jsii kernel logs each JavaScript file it requires (to this process's stdout).
     timing = {"JSII_DEBUG_TIMING": "1"}
