@@ -303,9 +303,11 @@ def test_lazy_and_eager_synthesis_write_identical_files(tmp_path: Path) -> None:
         runs[mode] = (json.loads(summary), outdir, output)
     (lazy, lazy_dir, lazy_log), (eager, eager_dir, eager_log) = runs["lazy"], runs["eager"]
     assert lazy["stacks"] == eager["stacks"] and lazy["stacks"]
-    # Both modes really ran: the eager one loaded every resource module, the lazy one few, in
-    # Python and in JavaScript (the package's lazy-index.js instead of its index.js).
-    assert lazy["binding_modules"] < 200 and eager["binding_modules"] > 2000
+    # Both modes really ran: the eager one loaded every resource module (4,000+ modules), the
+    # lazy one a small fraction, in Python and in JavaScript (lazy-index.js, not index.js).
+    assert (
+        eager["binding_modules"] > 4000 and lazy["binding_modules"] * 10 < eager["binding_modules"]
+    )
     for package in ("aws", "kubernetes", "helm"):
         assert f"@cdktf/provider-{package}/lib/lazy-index.js)" in lazy_log
         assert f"@cdktf/provider-{package}/lib/index.js)" not in lazy_log
@@ -314,6 +316,9 @@ def test_lazy_and_eager_synthesis_write_identical_files(tmp_path: Path) -> None:
     lazy_files = sorted(str(p.relative_to(lazy_dir)) for p in lazy_dir.rglob("*") if p.is_file())
     eager_files = sorted(str(p.relative_to(eager_dir)) for p in eager_dir.rglob("*") if p.is_file())
     assert lazy_files == eager_files
-    assert {f"stacks/{name}/cdk.tf.json" for name in lazy["stacks"]} <= set(lazy_files)
+    # Every stack cdktf wrote (however many each environment gets) is among the files compared.
+    manifest = json.loads((lazy_dir / "manifest.json").read_text())
+    stack_files = {stack["synthesizedStackPath"] for stack in manifest["stacks"].values()}
+    assert len(stack_files) >= len(lazy["stacks"]) and stack_files <= set(lazy_files)
     _match, mismatch, errors = filecmp.cmpfiles(lazy_dir, eager_dir, lazy_files, shallow=False)
     assert (mismatch, errors) == ([], [])
