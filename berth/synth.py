@@ -36,3 +36,10 @@ def synth_all(
         names += [stack.node.id for stack in add_environment(app, environment)]
     app.synth()
     return names
+
+
+def synth_environment(environment: Environment, outdir: Path = OUTDIR) -> dict[str, Path]:
+    """Synthesize one environment's stacks; each stack's `cdk.tf.json` by stack name, in
+    deploy order."""
+    synth_all([environment], outdir=outdir)
+    return {name: stack_dir(name, outdir) / "cdk.tf.json" for name in environment.stack_names}
