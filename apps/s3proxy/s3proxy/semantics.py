@@ -248,15 +248,16 @@ def host_problem(http_version: str, host_values: list[str]) -> str | None:
     """Why a request's Host header makes it a 400, or None when it is acceptable.
 
     RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host header, and
-    to any request with more than one Host line or an invalid Host value. HTTP/1.0 may omit it.
+    to any request with more than one Host line or an invalid Host value. An http(s) target
+    always has an authority, so an empty Host is as good as none (some servers hand the app
+    `Host: ""` when the client sent none). HTTP/1.0 may omit it (granian reports it as "1").
     """
     if len(host_values) > 1:
         return "more than one Host header"
-    if not host_values:
-        return "HTTP/1.1 request without a Host header" if http_version != "1.0" else None
-    value = host_values[0]
-    # An empty value is allowed (a target without authority); uri-host [":" port] never holds
-    # whitespace, "/", "\\", "?", "#" or "@".
+    value = host_values[0] if host_values else ""
+    if not value:
+        return None if http_version in ("1.0", "1") else "HTTP/1.1 request without a Host header"
+    # uri-host [":" port] never holds whitespace, "/", "\\", "?", "#" or "@".
     if any(char in value for char in " \t/\\?#@") or not value.isprintable():
         return "invalid Host header"
     return None
