@@ -145,7 +145,7 @@ def test_http10_without_host_is_served(strict_proxy: ProxyProcess) -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        random.Random(15).randbytes(512),
+        random.Random(15).randbytes(512),  # noqa: S311 - fixed noise, not a secret
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(500),  # a TLS ClientHello
         b"HELLO THERE\r\n\r\n",
         b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",

@@ -20,6 +20,7 @@ def _botocore(
     url: str,
     headers: dict[str, str],
     credentials: ReadOnlyCredentials,
+    *,
     region: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> str:
@@ -53,7 +54,14 @@ def test_signature_matches_botocore(
     )
     host, region = "s3.eu-west-1.amazonaws.com", "eu-west-1"
     path = "/my-bucket/" + quote(key, safe="/~")
-    expected = _botocore(method, f"https://{host}{path}", headers, credentials, region, monkeypatch)
+    expected = _botocore(
+        method,
+        f"https://{host}{path}",
+        headers,
+        credentials,
+        region=region,
+        monkeypatch=monkeypatch,
+    )
     signed = S3Signer(host, region).sign(method, path, headers, credentials=credentials, now=NOW)
     assert signed["authorization"] == expected
     if token:
@@ -65,7 +73,12 @@ def test_host_with_port_and_new_day_change_the_signature(monkeypatch: pytest.Mon
     signer = S3Signer("127.0.0.1:9000", "us-east-1")
     first = signer.sign("GET", "/b/k", {}, credentials=credentials, now=NOW)
     assert first["authorization"] == _botocore(
-        "GET", "http://127.0.0.1:9000/b/k", {}, credentials, "us-east-1", monkeypatch
+        "GET",
+        "http://127.0.0.1:9000/b/k",
+        {},
+        credentials,
+        region="us-east-1",
+        monkeypatch=monkeypatch,
     )
     tomorrow = NOW.replace(day=3)
     second = signer.sign("GET", "/b/k", {}, credentials=credentials, now=tomorrow)
