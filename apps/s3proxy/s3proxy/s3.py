@@ -13,7 +13,7 @@ right, and nothing else:
   (`x-amz-checksum-*`, validated as botocore validates them).
 
 The signature is `s3proxy.sigv4` (botocore's result, checked in tests, at a tenth of the cost);
-the HTTP exchange is aiohttp's client (keep-alive pool, connect and read timeouts).
+the HTTP exchange is `s3proxy.s3http` (keep-alive pool, llhttp, connect and read timeouts).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,16 +31,21 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials, ReadOnlyCredentials
 from botocore.httpchecksum import _ALGORITHMS_PRIORITY_LIST, _CHECKSUM_CLS
 from botocore.retries.standard import ExponentialBackoff, RetryContext
 from werkzeug.http import parse_date
-from yarl import URL
 
 from s3proxy.config import Config
+from s3proxy.s3http import (
+    ConnectionPool,
+    Response,
+    S3ConnectionError,
+    S3ConnectTimeout,
+    S3ReadTimeout,
+)
 from s3proxy.sigv4 import S3Signer
 
 _LOG = logging.getLogger("s3proxy.s3")
@@ -203,22 +210,19 @@ class S3Response:
 
     status: int
     headers: Mapping[str, str]
-    _response: aiohttp.ClientResponse | None = None
+    _response: Response
 
     async def read_all(self) -> bytes:
         """The whole body (small objects)."""
-        assert self._response is not None
         return await self._response.read()
 
     def chunks(self, size: int) -> AsyncIterator[bytes]:
         """The body in pieces of up to `size` bytes."""
-        assert self._response is not None
-        return self._response.content.iter_chunked(size)
+        return self._response.chunks(size)
 
     def close(self) -> None:
         """Give the connection back (or drop it when the body was not read to the end)."""
-        if self._response is not None:
-            self._response.release()
+        self._response.close()
 
 
 def body_checksum(headers: Mapping[str, str]) -> tuple[Any, str] | None:
@@ -256,30 +260,30 @@ class S3Client:
         )
         self.region: str = self.botocore_client.meta.region_name or "us-east-1"
         endpoint = urlsplit(str(self.botocore_client.meta.endpoint_url))
-        self._origin = f"{endpoint.scheme}://{endpoint.netloc}"
+        self._endpoint = endpoint
         self._host = endpoint.netloc
         # Path-style keeps dotted bucket names valid under TLS and works with stand-ins.
         self._bucket_path = f"{endpoint.path.rstrip('/')}/{quote(config.bucket, safe='')}/"
         self._signer = S3Signer(self._host, self.region)
         self.credentials = CredentialRefresher(session.get_credentials())
         self._backoff = ExponentialBackoff()
-        self._http: aiohttp.ClientSession | None = None
+        self._http: ConnectionPool | None = None
 
     async def start(self) -> None:
-        """Open the connection pool and start renewing credentials (in the worker's loop)."""
-        self._http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=self._config.s3_pool_size, keepalive_timeout=30, ttl_dns_cache=60
-            ),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=self._config.connect_timeout,
-                sock_read=self._config.read_timeout,
-            ),
-            auto_decompress=False,  # bytes pass through as stored (Content-Encoding is forwarded)
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-            read_bufsize=self._config.chunk_size,
-            raise_for_status=False,
+        """Create the connection pool and start renewing credentials (in the worker's loop)."""
+        endpoint = self._endpoint
+        tls = None
+        if endpoint.scheme == "https":
+            # The CA bundle botocore would use when one is configured, else the system's.
+            tls = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+        self._http = ConnectionPool(
+            host=endpoint.hostname or "",
+            port=endpoint.port or (443 if tls else 80),
+            tls=tls,
+            size=self._config.s3_pool_size,
+            connect_timeout=self._config.connect_timeout,
+            read_timeout=self._config.read_timeout,
+            buffer_size=self._config.chunk_size,
         )
         self.credentials.start()
 
@@ -287,7 +291,7 @@ class S3Client:
         """Stop renewing credentials and close the pool."""
         await self.credentials.stop()
         if self._http is not None:
-            await self._http.close()
+            self._http.close()
             self._http = None
 
     def _signed(self, method: str, path: str, headers: dict[str, str]) -> dict[str, str]:
@@ -322,21 +326,22 @@ class S3Client:
     async def _once(self, method: str, path: str, headers: dict[str, str]) -> S3Response:
         assert self._http is not None
         signed = self._signed(method, path, headers)
-        url = URL(self._origin + path, encoded=True)
         try:
-            response = await self._http.request(method, url, headers=signed)
-        except TimeoutError as error:
-            raise S3CallError(_timeout_code(error)) from error
-        except aiohttp.ClientConnectionError as error:
+            response = await self._http.request(method, path, signed)
+        except S3ConnectTimeout as error:
+            raise S3CallError("ConnectTimeoutError") from error
+        except S3ReadTimeout as error:
+            raise S3CallError("ReadTimeoutError") from error
+        except OSError as error:  # refused, reset, closed early, TLS failure, DNS
             raise S3CallError("EndpointConnectionError") from error
         if response.status < 300:
             return S3Response(response.status, response.headers, response)
         try:
-            body = b"" if method == "HEAD" else await response.content.read(_ERROR_BODY_LIMIT)
-        except (TimeoutError, aiohttp.ClientError):
+            body = b"" if method == "HEAD" else await response.read(_ERROR_BODY_LIMIT)
+        except (TimeoutError, S3ConnectionError):
             body = b""
         finally:
-            response.release()
+            response.close()
         match = _ERROR_CODE.search(body)
         code = match.group(1).decode("utf-8", "replace") if match else str(response.status)
         raise S3CallError(code, response.status)
@@ -346,10 +351,3 @@ def _retryable(error: S3CallError) -> bool:
     if error.code == "EndpointConnectionError" or error.code in _TIMEOUT_CODES:
         return True
     return error.code in _RETRY_CODES or (error.status in _RETRY_STATUSES)
-
-
-def _timeout_code(error: BaseException) -> str:
-    """botocore's names: a connect timeout and a read timeout are told apart."""
-    if isinstance(error, aiohttp.ConnectionTimeoutError):
-        return "ConnectTimeoutError"
-    return "ReadTimeoutError"
