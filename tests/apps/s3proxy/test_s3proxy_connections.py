@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import random
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -159,3 +160,37 @@ def test_bytes_that_are_not_http_get_400_and_a_close(
     status_line = received.split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 4"), received[:80]
     assert status_line.startswith((b"HTTP/1.1 400", b"HTTP/1.1 505")), status_line
+
+
+@pytest.fixture(scope="module")
+def impatient_proxy(
+    start_proxy: Callable[..., ProxyProcess],
+    moto_endpoint: str,
+    bucket: str,
+    put_object: Callable[[str, bytes], None],
+) -> ProxyProcess:
+    put_object(PREFIX + "large.bin", bytes(range(256)) * (64 * 1024))  # 16 MiB
+    return start_proxy(
+        {
+            "AWS_ENDPOINT_URL": moto_endpoint,
+            "S3_BUCKET": bucket,
+            "S3PROXY_PREFIX": PREFIX,
+            "S3PROXY_AUTH_DISABLED": "true",
+            "S3PROXY_SEND_TIMEOUT": "1",
+            "S3PROXY_CHUNK_SIZE": "65536",
+        }
+    )
+
+
+def test_a_client_that_stops_reading_is_cut_off(impatient_proxy: ProxyProcess) -> None:
+    size = 16 * 1024 * 1024
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # little room in the kernel
+        sock.settimeout(_CLOSE_WITHIN_S)
+        sock.connect((LOOPBACK, impatient_proxy.port))
+        sock.sendall(b"GET /large.bin HTTP/1.1\r\nHost: proxy\r\n\r\n")
+        assert sock.recv(12).startswith(b"HTTP/1.1 200")
+        # Read nothing for a while (several send timeouts), then take what had been sent.
+        time.sleep(4)
+        received = _read_until_closed(sock)
+    assert len(received) < size  # cut off, never the whole body
