@@ -284,7 +284,11 @@ class ObjectServer:
         if not conditions.any:
             # The common case costs one S3 call: nothing to decide from metadata first.
             got = await self._call(exchange, "GET", key, {})
-            fields = metadata(got.headers)
+            try:
+                fields = metadata(got.headers)
+            except BaseException:
+                got.close()  # the connection goes back (or away) whatever happens
+                raise
             await self._stream(
                 send,
                 exchange,
