@@ -372,14 +372,16 @@ class ObjectServer:
         is sent (502 on mismatch), a large one before its last chunk leaves, so a corrupted
         object always ends in a cut connection, never in a complete-looking response.
         """
-        headers = _encode_headers(
-            response_headers(decision, representation, representation_headers(fields)),
-            close=close,
-        )
+        plain_headers = response_headers(decision, representation, representation_headers(fields))
+        length = got.headers.get("Content-Length")
+        if length is None:
+            # S3 always sends Content-Length; a stand-in that streams chunked gets the same
+            # treatment back: no length promised, the server frames the body.
+            plain_headers.pop("Content-Length", None)
+        headers = _encode_headers(plain_headers, close=close)
         checksum = body_checksum(got.headers) if got.status == 200 else None
-        size = int(got.headers.get("Content-Length", "0") or 0)
         try:
-            if size <= self.config.chunk_size:
+            if length is not None and int(length) <= self.config.chunk_size:
                 body = await got.read_all()
                 if checksum is not None:
                     _verify(checksum, body, final=True)
@@ -387,16 +389,7 @@ class ObjectServer:
                 await self._body(send, exchange, body, more=False)
                 return
             await self._start(send, exchange, decision.status, headers)
-            pending: bytes | None = None
-            async for chunk in got.chunks(self.config.chunk_size):
-                if checksum is not None:
-                    _verify(checksum, chunk, final=False)
-                if pending is not None:
-                    await self._body(send, exchange, pending, more=True)
-                pending = chunk
-            if checksum is not None:
-                _verify(checksum, b"", final=True)
-            await self._body(send, exchange, pending or b"", more=False)
+            await self._send_chunks(send, exchange, got, checksum)
         except ChecksumMismatch:
             metrics.S3_ERRORS.labels("ChecksumMismatch").inc()
             exchange.s3_error = "ChecksumMismatch"
@@ -418,6 +411,21 @@ class ObjectServer:
             raise
         finally:
             got.close()
+
+    async def _send_chunks(
+        self, send: Send, exchange: Exchange, got: S3Response, checksum: tuple[Any, str] | None
+    ) -> None:
+        """Copy a large body chunk by chunk; the last one leaves only once the checksum held."""
+        pending: bytes | None = None
+        async for chunk in got.chunks(self.config.chunk_size):
+            if checksum is not None:
+                _verify(checksum, chunk, final=False)
+            if pending is not None:
+                await self._body(send, exchange, pending, more=True)
+            pending = chunk
+        if checksum is not None:
+            _verify(checksum, b"", final=True)
+        await self._body(send, exchange, pending or b"", more=False)
 
 
 def _verify(checksum: tuple[Any, str], chunk: bytes, *, final: bool) -> None:

@@ -48,6 +48,15 @@ class _FakeS3(BaseHTTPRequestHandler):
             self._send(503, _SLOW_DOWN, {})
             return
         body = LARGE if "large" in key else SMALL
+        if key.startswith("chunked"):  # framing by Transfer-Encoding, not Content-Length
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(body), 10000):
+                piece = body[start : start + 10000]
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return
         checksum = {
             "good": _crc32(body),
             "bad": _crc32(body + b"!"),
@@ -108,6 +117,8 @@ def fake_proxy(start_proxy: Callable[..., ProxyProcess], fake_s3: str) -> ProxyP
         ("good-large", LARGE),
         ("composite-large", LARGE),
         ("none-small", SMALL),
+        ("chunked-large", LARGE),  # no Content-Length: llhttp frames the body
+        ("chunked-small", SMALL),
     ],
 )
 def test_bodies_pass_when_the_checksum_matches_or_cannot_be_checked(
