@@ -22,6 +22,7 @@ import httptools
 
 # A connection unused this long is closed rather than reused (S3 drops idle ones after ~20 s).
 _IDLE_SECONDS = 15.0
+_SMALL_READ = 64 * 1024
 
 
 class S3ConnectionError(ConnectionError):
@@ -59,7 +60,12 @@ class _Connection(asyncio.BufferedProtocol):
 
     def __init__(self, high_water: int, read_size: int) -> None:
         self._parser = httptools.HttpResponseParser(self)
-        self._buffer = memoryview(bytearray(read_size))
+        # Small reads (headers, small bodies) use a small buffer; a large one exists only while
+        # a large body streams, so idle pooled connections stay cheap.
+        self._small = memoryview(bytearray(_SMALL_READ))
+        self._read_size = read_size
+        self._large: memoryview | None = None
+        self._buffer = self._small
         self._expected: int | None = None  # Content-Length of the body being received
         self._raw_left = 0  # body bytes still to come without the parser
         self._transport: asyncio.Transport | None = None
@@ -91,6 +97,12 @@ class _Connection(asyncio.BufferedProtocol):
             self._fail(S3ConnectionError(f"connection closed by S3: {exc or 'EOF'}"))
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self._raw_left > _SMALL_READ:
+            if self._large is None:
+                self._large = memoryview(bytearray(self._read_size))
+            self._buffer = self._large
+        else:
+            self._buffer = self._small
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -99,6 +111,7 @@ class _Connection(asyncio.BufferedProtocol):
             self._raw_left -= take
             self.on_body(bytes(self._buffer[:take]))
             if not self._raw_left:
+                self._large = None
                 self.on_message_complete()
             if take < nbytes:  # bytes after the body: we never pipeline, so S3 is confused
                 self._fail(S3ConnectionError("unexpected bytes after the response body"))
@@ -301,7 +314,7 @@ class ConnectionPool:
         # Up to four chunks wait in memory per stream before S3 is asked to pause; reading
         # resumes as soon as one was taken, so the stream never drains to empty first.
         self._high_water = 4 * buffer_size
-        self._read_size = max(64 * 1024, min(buffer_size, 1 << 20))
+        self._read_size = max(_SMALL_READ, min(buffer_size, 1 << 20))
         self._slots = asyncio.Semaphore(size)
         self._idle: list[_Connection] = []
 
