@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from berth.aws import CredentialsError
 from berth.chart_repo.errors import ChartRepoError
 from berth.config import ConfigError
 from berth.local import EmulatorError
@@ -28,7 +29,14 @@ class BerthError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here so `berth --help` stays fast and each task loads only what it needs.
-    from berth import commands_env, commands_local, commands_secret, review
+    from berth import (
+        commands_env,
+        commands_local,
+        commands_secret,
+        deploy_permissions,
+        preflight,
+        review,
+    )
     from berth.chart_repo import cli as chart_repo_cli
 
     parser = argparse.ArgumentParser(
@@ -36,7 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Berth: AWS and Kubernetes plumbing for an EKS estate, as cdktf stacks.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (commands_env, commands_local, commands_secret, chart_repo_cli, review):
+    for module in (
+        commands_env,
+        commands_local,
+        commands_secret,
+        chart_repo_cli,
+        review,
+        preflight,
+        deploy_permissions,
+    ):
         module.register(subparsers)
     return parser
 
@@ -54,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         TerraformError,
         EmulatorError,
         ProxyCheckError,
+        CredentialsError,
     ) as error:
         print(f"berth: {error}", file=sys.stderr)
         return EXIT_FAILURE

@@ -1,9 +1,10 @@
-"""`berth up` (the main job on the embedded emulator) and `berth emulator`.
+"""`berth up` (the main job on the embedded emulator), `berth rehearse ENV` and `berth emulator`.
 
-`berth up`: validate every environment, synthesize, start moto server on a free loopback port,
-`terraform init/apply` the `local` stack against it, publish Berth's own charts into the
-local Helm repository, verify it, print a summary, then destroy and stop the emulator (its
-state lives in memory, so nothing stale is left behind).
+`berth up`: validate every environment, synthesize, start the AWS emulator (moto server with
+Berth's additions, `berth.emulator`) on a free loopback port, `terraform init/apply` the `local`
+stack against it, publish Berth's own charts into the local Helm repository, verify it, print a
+summary, then destroy and stop the emulator (its state lives in memory, so nothing stale is
+left behind).
 """
 
 from __future__ import annotations
@@ -101,6 +102,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     emulator.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
     emulator.set_defaults(handler=_emulator)
+    rehearse = subparsers.add_parser(
+        "rehearse",
+        help="apply ENV's account stack to the emulator, as a first deploy into a bare account",
+        description="Seed the emulator with what the bootstrap provides (state bucket, deploy"
+        " role, the cluster's OIDC provider, ...), check the account step's preconditions, apply"
+        " ENV's own account stack as the deploy role, show that a second plan has no change,"
+        " destroy. See berth/rehearsal.py.",
+    )
+    rehearse.add_argument("environment", metavar="ENV", help="a real environment (uat, prod)")
+    rehearse.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="PREREQUISITE",
+        help="leave this prerequisite out, to watch what stops (repeatable; see --list)",
+    )
+    rehearse.add_argument("--list", action="store_true", help="list ENV's prerequisites and exit")
+    rehearse.add_argument(
+        "--outdir", type=Path, default=None, help="where to synthesize (default: cdktf.out)"
+    )
+    rehearse.set_defaults(handler=_rehearse)
 
 
 def _step(message: str) -> float:
@@ -257,3 +279,75 @@ def _emulator(args: argparse.Namespace) -> int:
         finally:
             env_file.unlink(missing_ok=True)
     return 0
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    """`berth rehearse ENV`: see berth/rehearsal.py."""
+    from berth import rehearsal
+    from berth.aws import environment_session, role_choice
+    from berth.cli import BerthError
+    from berth.config import load_environment
+    from berth.preflight import Preflight
+    from berth.synth import OUTDIR, synth_environment
+
+    environment = load_environment(args.environment)
+    if environment.emulator:
+        raise BerthError(f"{environment.name} is the emulator environment: run `berth up`")
+    known = rehearsal.prerequisites(environment)
+    if args.list:
+        print("\n".join(known))
+        return 0
+    unknown = [key for key in args.skip if key not in known]
+    if unknown:
+        raise BerthError(f"--skip {', '.join(unknown)}: not a prerequisite ({', '.join(known)})")
+
+    started = _step(f"synthesizing {environment.name}")
+    outdir: Path = args.outdir or OUTDIR
+    stack_files = synth_environment(environment, outdir)
+    _done(started)
+    work = outdir / "rehearsal" / environment.name
+    with MotoServer(log_path=None) as moto:
+        started = _step(f"seeding the emulator as a bare account {environment.account_id} would be")
+        seeded = rehearsal.seed_prerequisites(environment, moto.endpoint_url, skip=args.skip)
+        print(
+            f"    {', '.join(seeded) or 'nothing'}"
+            + (f" (left out: {', '.join(args.skip)})" if args.skip else "")
+        )
+        _done(started)
+        started = _step(f"berth preflight {environment.name} --step account")
+        os.environ.update({**EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": moto.endpoint_url})
+        checks = Preflight(
+            environment,
+            lambda: environment_session(environment, role_choice(environment)),
+            lambda: None,
+        ).run(["account"])
+        for check in checks:
+            print(f"    {check.line()}")
+        _done(started)
+        stack = rehearsal.prepare_stack(
+            stack_files[environment.stacks.account].parent,
+            work,
+            moto.endpoint_url,
+            environment.region,
+        )
+        started = _step(
+            f"terraform init + apply of {environment.stacks.account} as the deploy role"
+        )
+        stack.init()
+        stack.apply()
+        _done(started)
+        try:
+            for name, value in sorted(stack.outputs().items()):
+                print(f"    {name} = {value}")
+            started = _step("a second plan: a first deploy must converge")
+            changes = stack.plan_changes()
+            print("    no changes" if not changes else "    CHANGES: the stack does not converge")
+            _done(started)
+        finally:
+            started = _step("terraform destroy")
+            stack.destroy()
+            _done(started)
+    failed = [check for check in checks if not check.ok]
+    ok = not failed and not changes
+    print(f"berth rehearse {environment.name}: {'ok' if ok else 'problems (see above)'}")
+    return 0 if ok else 1

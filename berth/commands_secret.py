@@ -3,21 +3,21 @@
 The value is read from stdin (never from the command line, where `ps` and shell history see it)
 and goes straight to Secrets Manager, so it never enters Terraform's plan or state. A new
 AppConfig deployment of the secret's new VersionId follows, so running pods pick up a rotation
-on their next poll. The emulator has no AppConfig deployments: there that step is skipped.
+on their next poll.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from berth.aws import add_credentials_arguments, environment_session, role_choice
 from berth.cli import BerthError
-from berth.config import Environment, load_environment
+from berth.config import load_environment
 from berth.naming import SecretAppConfigNames, secret_app_config_names
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="store the value only; running pods keep the previous one until the next deployment",
     )
+    add_credentials_arguments(put)
     put.set_defaults(handler=_put)
 
 
@@ -73,29 +74,16 @@ def _put(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise BerthError(str(error)) from None
     value = read_value(sys.stdin, from_tty=args.from_tty)
-    session = _session(environment)
+    # As the deploy role, like Terraform: it created the secret and the AppConfig resources.
+    session = environment_session(environment, role_choice(environment, args))
     version_id, kms_key_id = put_secret_value(session, names, value)
     print(f"stored a new version of {names.secret} in {environment.name}: {version_id}")
     if args.skip_deployment:
         print("AppConfig deployment skipped (--skip-deployment)")
         return 0
-    if environment.emulator:
-        print("AppConfig deployment skipped: the emulator has no AppConfig deployments")
-        return 0
     number = start_deployment(session.client("appconfig"), names, version_id, kms_key_id)
     print(f"started AppConfig deployment #{number} of {names.application}/{names.environment}")
     return 0
-
-
-def _session(environment: Environment) -> boto3.Session:
-    import boto3
-
-    if environment.emulator and not os.environ.get("AWS_ENDPOINT_URL"):
-        raise BerthError(
-            f"{environment.name} lives in the emulator: run `berth emulator` and source"
-            " .berth/emulator.env first (AWS_ENDPOINT_URL is not set)"
-        )
-    return boto3.Session(region_name=environment.region)
 
 
 def put_secret_value(
@@ -125,18 +113,6 @@ def put_secret_value(
     return str(response["VersionId"]), described.get("KmsKeyId")
 
 
-def _find(items: Iterable[dict[str, Any]], name: str, kind: str) -> str:
-    for item in items:
-        if item.get("Name") == name:
-            return str(item["Id"])
-    raise BerthError(f"AppConfig {kind} {name!r} not found; deploy the environment's stack first")
-
-
-def _pages(client: Any, operation: str, key: str, **kwargs: str) -> Iterable[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page[key]
-
-
 def start_deployment(
     appconfig: Any, names: SecretAppConfigNames, version_id: str, kms_key_id: str | None
 ) -> int:
@@ -148,38 +124,25 @@ def start_deployment(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from berth.appconfig import NotFoundError, find_ids, find_strategy_id
+
     if not kms_key_id:
         raise BerthError(
             f"secret {names.secret} has no customer-managed KMS key; AppConfig needs one"
         )
     try:
-        application_id = _find(
-            _pages(appconfig, "list_applications", "Items"), names.application, "application"
-        )
-        environment_id = _find(
-            _pages(appconfig, "list_environments", "Items", ApplicationId=application_id),
-            names.environment,
-            "environment",
-        )
-        profile_id = _find(
-            _pages(appconfig, "list_configuration_profiles", "Items", ApplicationId=application_id),
-            names.profile,
-            "configuration profile",
-        )
-        strategy_id = _find(
-            _pages(appconfig, "list_deployment_strategies", "Items"),
-            names.deployment_strategy,
-            "deployment strategy",
-        )
+        ids = find_ids(appconfig, names)
         response = appconfig.start_deployment(
-            ApplicationId=application_id,
-            EnvironmentId=environment_id,
-            DeploymentStrategyId=strategy_id,
-            ConfigurationProfileId=profile_id,
+            ApplicationId=ids.application,
+            EnvironmentId=ids.environment,
+            DeploymentStrategyId=find_strategy_id(appconfig, names),
+            ConfigurationProfileId=ids.profile,
             ConfigurationVersion=version_id,
             KmsKeyIdentifier=kms_key_id,
             Description=f"berth secret put: {names.secret} version {version_id}",
         )
+    except NotFoundError as error:
+        raise BerthError(f"{error}; deploy the environment's stack first") from None
     except ClientError as error:
         details = error.response.get("Error", {})
         raise BerthError(

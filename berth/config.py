@@ -13,7 +13,25 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from berth.naming import (
+    APP_IMAGES,
+    StackNames,
+    WorkloadIdentity,
+    ci_role_names,
+    image_repository_name,
+    stack_names,
+    workload_identity,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS_ENV = "BERTH_ENVIRONMENTS_DIR"
@@ -33,6 +51,14 @@ _NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
 Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region")]
 PrincipalArn = Annotated[str, Field(description="IAM role, user or account root ARN")]
+# Namespaces the cluster stack creates (with Pod Security labels): never Kubernetes' own.
+_RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+def _check_namespace(value: str) -> str:
+    if value in _RESERVED_NAMESPACES:
+        raise ValueError(f"{value!r} belongs to Kubernetes; Berth creates its own namespaces")
+    return value
 
 
 class ConfigError(Exception):
@@ -54,8 +80,9 @@ def _check_principals(values: list[str]) -> list[str]:
 class HelmRepoConfig(_Strict):
     """The private S3 Helm chart repository."""
 
-    # Who may upload charts (CI roles); nobody else can write.
-    publisher_principals: list[PrincipalArn] = Field(min_length=1)
+    # Who else may upload charts: existing roles (looked up at plan time when they are in this
+    # account). With `ci`, the stack's own CI chart publisher is added; without, name one.
+    publisher_principals: list[PrincipalArn] = Field(default_factory=list)
     # Who may read charts; empty means the whole account (its root principal).
     reader_principals: list[PrincipalArn] = Field(default_factory=list)
     # Overrides the derived `<name_prefix>-helm-charts` bucket name.
@@ -75,6 +102,8 @@ class ClusterRemoteStateConfig(_Strict):
     # Output names in that state; the defaults are terraform-aws-modules/eks's.
     endpoint_output: str = "cluster_endpoint"
     certificate_authority_output: str = "cluster_certificate_authority_data"
+    # The cluster's OIDC issuer in that state; planning stops if it is not `oidc_issuer_url`.
+    oidc_issuer_output: str = "cluster_oidc_issuer_url"
 
 
 class ClusterConfig(_Strict):
@@ -88,6 +117,9 @@ class ClusterConfig(_Strict):
     # Where endpoint and CA come from: the EKS API by name, or the cluster's remote state.
     facts_source: Literal["eks_api", "remote_state"] = "eks_api"
     remote_state: ClusterRemoteStateConfig | None = None
+    # The cluster's IAM OIDC provider, which every IRSA trust names: `lookup` finds it by the
+    # issuer URL (planning stops when it is missing); `create` makes the stack create it.
+    oidc_provider: Literal["lookup", "create"] = "lookup"
 
     @model_validator(mode="after")
     def _remote_state_matches_source(self) -> ClusterConfig:
@@ -113,12 +145,16 @@ class DeployRoleConfig(_Strict):
 
 
 class StateBackendConfig(_Strict):
-    """Where Terraform keeps this environment's state (S3, encrypted, with a lock file)."""
+    """Where Terraform keeps this environment's state (S3, encrypted, with a lock file).
+
+    Reached through the deploy role, like the provider: operators need nothing but the right
+    to assume that role.
+    """
 
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     region: Region
-    # Defaults to `berth/<environment>.tfstate`: one key per stack.
-    key: str | None = None
+    # Each stack keeps `<key_prefix><stack>.tfstate`, e.g. `berth/uat-workloads.tfstate`.
+    key_prefix: str = Field(default="berth/", pattern=r"^([\w.=@-]+/)*$")
     kms_key_id: str | None = None
 
 
@@ -127,7 +163,7 @@ class CiConfig(_Strict):
 
     # GitHub repository "owner/name" whose workflows may assume the roles.
     repository: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
-    # Token subject allowed to publish charts (after `repo:OWNER/REPO:`).
+    # Token subject allowed to publish charts and push images (after `repo:OWNER/REPO:`).
     publisher_subject: str = "ref:refs/heads/main"
     # Token subject allowed to deploy this environment; None means `environment:<name>`.
     deploy_subject: str | None = None
@@ -140,8 +176,9 @@ class CiConfig(_Strict):
 class ImagesConfig(_Strict):
     """ECR repositories for Berth's runtime apps (s3proxy, ecr-refresher, appconfig-fetch)."""
 
-    # Principals (CI roles) allowed to push images; the only writers.
-    push_principals: list[PrincipalArn] = Field(min_length=1)
+    # Who else may push images: existing roles (looked up at plan time when they are in this
+    # account). With `ci`, the stack's own CI image publisher is added; without, name one.
+    push_principals: list[PrincipalArn] = Field(default_factory=list)
     # Principals allowed to pull; empty means the whole account (its root principal).
     pull_principals: list[PrincipalArn] = Field(default_factory=list)
     # The release every workload runs: an immutable tag pushed by CI.
@@ -166,12 +203,14 @@ class ObservabilityConfig(_Strict):
     secret_name: str = Field(
         default="coralogix-private-key", pattern=r"^[a-z][a-z0-9-]{0,46}[a-z0-9]$"
     )
-    # Kubernetes namespace of the agent.
+    # Kubernetes namespace of the agent (created by the cluster stack).
     namespace: str = Field(default="observability", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     # deployment (an OTLP gateway) or daemonset (one collector per node).
     mode: Literal["deployment", "daemonset"] = "deployment"
     # When the secret is a JSON object, the field holding the key ("" = the whole value).
     json_key: str = ""
+
+    _namespace = field_validator("namespace")(_check_namespace)
 
 
 class S3ProxyConfig(_Strict):
@@ -185,19 +224,46 @@ class S3ProxyConfig(_Strict):
     prefix: str = ""
     # Object served for `/` and paths ending in `/`.
     index_document: str = ""
+    # A folder the stack uploads to the bucket (below `prefix`), relative to this file; the
+    # `index_document`, when set, must be one of its top-level files.
+    content_dir: Path | None = None
     # Existing Secret with an `htpasswd` key (bcrypt lines): hashes stay out of state.
     htpasswd_secret_name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
     # Secret with the Ingress certificate; or let the chart sign one (non-production only).
     tls_secret_name: str | None = None
     allow_self_signed_tls: bool = False
+    # Kubernetes namespace of the proxy (created by the cluster stack).
     namespace: str = Field(default="s3proxy", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     ingress_class_name: str = ""
+
+    _namespace = field_validator("namespace")(_check_namespace)
+
+    @field_validator("content_dir")
+    @classmethod
+    def _content_dir_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        base = (info.context or {}).get("base_dir")
+        folder = value if value.is_absolute() or base is None else Path(base) / value
+        if not folder.is_dir():
+            raise ValueError(f"{_display_path(folder)} is not a folder")
+        # Absolute, so that synthesis finds it whatever the working directory is then.
+        return folder.resolve()
 
     @model_validator(mode="after")
     def _one_tls_source(self) -> S3ProxyConfig:
         if (self.tls_secret_name is None) == (not self.allow_self_signed_tls):
             raise ValueError(
                 "tls_secret_name: give a TLS secret, or set allow_self_signed_tls (not both)"
+            )
+        if (
+            self.content_dir is not None
+            and self.index_document
+            and not (self.content_dir / self.index_document).is_file()
+        ):
+            raise ValueError(
+                f"index_document: {self.index_document!r} is not a file of content_dir"
+                f" ({_display_path(self.content_dir)})"
             )
         return self
 
@@ -239,8 +305,6 @@ class Environment(_Strict):
             raise ValueError(
                 "s3_proxy: needs a cluster and images (the proxy runs from this account's ECR)"
             )
-        if self.emulator and self.ci is not None:
-            raise ValueError("ci: CI identities need a real account (not the emulator)")
         if self.emulator and self.state_backend is not None:
             raise ValueError(
                 "state_backend: the emulator environment keeps local state; remove this block"
@@ -254,27 +318,41 @@ class Environment(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _ci_needs_a_real_account(self) -> Environment:
-        if self.ci is None or self.state_backend is None:
-            return self
-        kms = self.state_backend.kms_key_id
-        if kms is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/", kms):
+    def _principals_are_external(self) -> Environment:
+        """Principal lists name what exists outside the stack; the stack adds its own roles."""
+        if self.state_backend is not None and self.ci is not None:
+            kms = self.state_backend.kms_key_id
+            if kms is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/", kms):
+                raise ValueError(
+                    "state_backend.kms_key_id: must be a key ARN when ci is set (IAM grants need it)"
+                )
+        roles = ci_role_names(self.name_prefix)
+        created = {
+            "helm_repo.publisher_principals": roles.chart_publisher,
+            "images.push_principals": roles.image_publisher,
+        }
+        lists = {
+            "helm_repo.publisher_principals": self.helm_repo.publisher_principals,
+            "images.push_principals": self.images.push_principals if self.images else [],
+        }
+        for field, principals in lists.items():
+            own = f"arn:aws:iam::{self.account_id}:role/{created[field]}"
+            if self.ci is not None and own in principals:
+                raise ValueError(
+                    f"{field}: {own} is the CI role this environment's stack creates (ci);"
+                    " remove it from the list, the stack adds it"
+                )
+        if self.ci is None and not self.helm_repo.publisher_principals:
             raise ValueError(
-                "state_backend.kms_key_id: must be a key ARN when ci is set (IAM grants need it)"
+                "helm_repo.publisher_principals: name at least one publisher, or add a `ci`"
+                " block so the stack creates the CI chart publisher"
             )
-        publisher = f"arn:aws:iam::{self.account_id}:role/{self.name_prefix}-chart-publisher"
-        if publisher not in self.helm_repo.publisher_principals:
+        if self.ci is None and self.images is not None and not self.images.push_principals:
             raise ValueError(
-                f"helm_repo.publisher_principals: must include the CI publisher role {publisher}"
+                "images.push_principals: name at least one pusher, or add a `ci` block so the"
+                " stack creates the CI image publisher"
             )
         return self
-
-    @property
-    def oidc_provider_arn(self) -> str:
-        """The IAM OIDC provider of the cluster: the Federated principal of every IRSA trust."""
-        if self.cluster is None:
-            raise ValueError("cluster: this environment has no cluster")
-        return f"arn:aws:iam::{self.account_id}:oidc-provider/{self.cluster.oidc_issuer_host_path}"
 
     @property
     def default_tags(self) -> dict[str, str]:
@@ -294,14 +372,65 @@ class Environment(_Strict):
         return configured or f"{self.name_prefix}-s3proxy-content"
 
     @property
-    def state_key(self) -> str:
+    def stacks(self) -> StackNames:
+        """This environment's stack names (`uat`, `uat-cluster`, `uat-workloads`)."""
+        return stack_names(self.name)
+
+    @property
+    def stack_names(self) -> tuple[str, ...]:
+        """The stacks this environment synthesizes: the cluster halves only with a cluster."""
+        return self.stacks.all if self.cluster is not None else (self.stacks.account,)
+
+    def state_key(self, stack: str) -> str:
+        """The S3 key of `stack`'s state, e.g. `berth/uat-cluster.tfstate`."""
         if self.state_backend is None:
             raise ValueError("the emulator environment has no remote state")
-        return self.state_backend.key or f"berth/{self.name}.tfstate"
+        return f"{self.state_backend.key_prefix}{stack}.tfstate"
+
+    @property
+    def deploy_role_name(self) -> str | None:
+        if self.deploy_role is None:
+            return None
+        return self.deploy_role.role_arn.rsplit("/", 1)[-1]
+
+    @property
+    def named_roles(self) -> list[str]:
+        """ARNs of this account's roles the file names as principals (they must exist: the
+        stack looks them up); the deploy role is not among them."""
+        principals = [*self.helm_repo.publisher_principals, *self.helm_repo.reader_principals]
+        if self.images is not None:
+            principals += self.images.push_principals + self.images.pull_principals
+        own = f":iam::{self.account_id}:role/"
+        return sorted({principal for principal in principals if own in principal})
+
+    @property
+    def image_repositories(self) -> dict[str, str]:
+        """App -> ECR repository name, for every runtime app image (empty without `images`)."""
+        if self.images is None:
+            return {}
+        return {app: image_repository_name(self.name_prefix, app) for app in APP_IMAGES}
+
+    @property
+    def otel_agent_identity(self) -> WorkloadIdentity | None:
+        if self.observability is None or self.cluster is None:
+            return None
+        return workload_identity(self.name_prefix, "otel-agent", self.observability.namespace)
+
+    @property
+    def s3_proxy_identity(self) -> WorkloadIdentity | None:
+        if self.s3_proxy is None:
+            return None
+        return workload_identity(self.name_prefix, "s3proxy", self.s3_proxy.namespace)
+
+    @property
+    def workload_namespaces(self) -> tuple[str, ...]:
+        """Every namespace a release of this environment lands in, sorted, each once."""
+        identities = (self.otel_agent_identity, self.s3_proxy_identity)
+        return tuple(sorted({i.namespace for i in identities if i is not None}))
 
 
 def _format_location(location: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in location) or "(top level)"
+    return ".".join(str(part) for part in location)
 
 
 def _describe(error: ValidationError) -> str:
@@ -309,8 +438,10 @@ def _describe(error: ValidationError) -> str:
     for problem in error.errors():
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; see environments/README.md)"
-        lines.append(f"{_format_location(problem['loc'])}: {message}")
+            message = "unknown field (check the spelling)"
+        # Model-level checks name their field in the message; the location adds nothing.
+        location = _format_location(problem["loc"])
+        lines.append(f"{location}: {message}" if location else message)
     return "; ".join(lines)
 
 
@@ -323,7 +454,9 @@ def parse_environment(path: Path, document: Any) -> Environment:
             f"{path}: name: {document['name']!r} must match the file name {path.stem!r}"
         )
     try:
-        return Environment.model_validate({"name": path.stem, **document})
+        return Environment.model_validate(
+            {"name": path.stem, **document}, context={"base_dir": path.parent}
+        )
     except ValidationError as error:
         raise ConfigError(f"{path}: {_describe(error)}") from None
 

@@ -1,7 +1,10 @@
-"""The embedded AWS emulator: moto server on a free loopback port, for the `local` environment.
+"""The embedded AWS emulator on a free loopback port, for the `local` environment.
 
-One `MotoServer` is one child process; it is stopped (and its port freed) on exit, even when
-the caller fails, so no emulator outlives the command or the test session that started it.
+The emulator is moto server with Berth's additions (`python -m berth.emulator`: AppConfig
+environments, deployment strategies and deployments; bucket policies whose conditional
+statements neither allow nor deny). One `MotoServer` is one child process; it is stopped (and
+its port freed) on exit, even when the caller fails, so no emulator outlives the command or the
+test session that started it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from berth.config import PROJECT_ROOT
 
 LOOPBACK = "127.0.0.1"
 
@@ -93,7 +98,8 @@ class EmulatorError(RuntimeError):
 
 @dataclass
 class MotoServer:
-    """A moto server child process on loopback.
+    """The emulator (`python -m berth.emulator`, moto server with Berth's additions) as a child
+    process on loopback.
 
     Use as a context manager: `with MotoServer() as moto: moto.endpoint_url`.
     """
@@ -113,10 +119,12 @@ class MotoServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, **EMULATOR_CREDENTIALS}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
+            [sys.executable, "-m", "berth.emulator", "-H", LOOPBACK, "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
+            # `berth` is imported from the project root, wherever the caller runs.
+            cwd=PROJECT_ROOT,
         )
         if log is not subprocess.DEVNULL:
             log.close()  # type: ignore[union-attr]
@@ -128,8 +136,8 @@ class MotoServer:
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 raise EmulatorError(
-                    f"moto server exited with code {self._process.returncode} before answering"
-                    f" on {self.endpoint_url}"
+                    f"the AWS emulator exited with code {self._process.returncode} before"
+                    f" answering on {self.endpoint_url}: {self._why_it_exited()}"
                 )
             try:
                 # Our own loopback URL, never user input.
@@ -139,8 +147,19 @@ class MotoServer:
                 time.sleep(0.1)
         self.stop()
         raise EmulatorError(
-            f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout_s:.0f} s"
+            f"the AWS emulator did not answer on {self.endpoint_url} within"
+            f" {self.startup_timeout_s:.0f} s"
         )
+
+    def _why_it_exited(self) -> str:
+        """The emulator's last log line (it prints one line naming the problem), or a hint."""
+        if self.log_path is None:
+            return "run `python -m berth.emulator` to see why"
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        return lines[-1] if lines else f"see {self.log_path}"
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -54,3 +54,89 @@ def secret_app_config_names(name_prefix: str, environment: str, name: str) -> Se
         value_variable=f"{snake}_value",
         value_version_variable=f"{snake}_value_version",
     )
+
+
+# Stacks of one environment. The account stack keeps the environment's own name, so
+# `cdktf deploy uat` still deploys uat's AWS resources; the Kubernetes halves follow it.
+CLUSTER_STACK_SUFFIX = "-cluster"
+WORKLOADS_STACK_SUFFIX = "-workloads"
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """The stacks of one environment, in the order a first deploy applies them."""
+
+    # AWS resources of the account: buckets, registries, secrets, AppConfig, IAM roles.
+    account: str
+    # In-cluster foundations: the namespaces (Pod Security labels) the workloads land in.
+    cluster: str
+    # The Helm releases, installed once their prerequisites exist.
+    workloads: str
+
+    @property
+    def all(self) -> tuple[str, str, str]:
+        return (self.account, self.cluster, self.workloads)
+
+
+def stack_names(environment: str) -> StackNames:
+    return StackNames(
+        account=environment,
+        cluster=f"{environment}{CLUSTER_STACK_SUFFIX}",
+        workloads=f"{environment}{WORKLOADS_STACK_SUFFIX}",
+    )
+
+
+# Runtime apps whose images each environment keeps in its own ECR repository.
+APP_IMAGES = ("s3proxy", "ecr-refresher", "appconfig-fetch")
+
+
+def image_repository_name(name_prefix: str, app: str) -> str:
+    """ECR repository of a runtime app's image, e.g. `berth-uat/s3proxy`."""
+    return f"{name_prefix}/{app}"
+
+
+# CI roles (GitHub OIDC) the account stack creates when the environment file has a `ci` block.
+CHART_PUBLISHER_ROLE_SUFFIX = "-chart-publisher"
+IMAGE_PUBLISHER_ROLE_SUFFIX = "-image-publisher"
+DEPLOYER_ROLE_SUFFIX = "-deployer"
+
+
+@dataclass(frozen=True)
+class CiRoleNames:
+    chart_publisher: str
+    image_publisher: str
+    deployer: str
+
+
+def ci_role_names(name_prefix: str) -> CiRoleNames:
+    return CiRoleNames(
+        chart_publisher=f"{name_prefix}{CHART_PUBLISHER_ROLE_SUFFIX}",
+        image_publisher=f"{name_prefix}{IMAGE_PUBLISHER_ROLE_SUFFIX}",
+        deployer=f"{name_prefix}{DEPLOYER_ROLE_SUFFIX}",
+    )
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """Who a workload runs as: one ServiceAccount and the IAM role that only it may assume.
+
+    The account stack writes the role's trust (`system:serviceaccount:NAMESPACE:NAME`), the
+    workloads stack gives the chart the same namespace and name: both read this one value.
+    """
+
+    namespace: str
+    service_account: str
+    role_name: str
+
+    @property
+    def subject(self) -> str:
+        """The token subject Kubernetes issues for the ServiceAccount."""
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+
+def workload_identity(name_prefix: str, workload: str, namespace: str) -> WorkloadIdentity:
+    """The identity of `workload` (e.g. `otel-agent`): ServiceAccount `workload` in `namespace`,
+    role `<name_prefix>-<workload>`."""
+    return WorkloadIdentity(
+        namespace=namespace, service_account=workload, role_name=f"{name_prefix}-{workload}"
+    )

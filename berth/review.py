@@ -1,6 +1,7 @@
 """`berth review ENV`: what a security reviewer asks, answered from the synthesized Terraform JSON.
 
-Writes `cdktf.out/review/ENV.md` and `ENV.json`: every IAM role (who may assume it, under which
+An environment's stacks (account, cluster, workloads) are read together, so a release's role
+is matched with the role the account stack creates. Writes `cdktf.out/review/ENV.md` and `ENV.json`: every IAM role (who may assume it, under which
 conditions, what it may do on which resources), every bucket (who may read or write it), every
 secret (which roles reach it, directly or through an AppConfig retrieval role), every network
 entry point (Helm releases' ingress hosts, TLS, auth) and the checkov result with each
@@ -39,7 +40,9 @@ KINDS = {
     "aws_appconfig_environment": "appconfig-env",
     "aws_appconfig_configuration_profile": "appconfig-profile",
     "aws_ecr_repository": "ecr-repo",
+    "aws_ecr_image": "ecr-image",
     "helm_release": "helm-release",
+    "kubernetes_namespace_v1": "namespace",
 }
 # Attributes that just name the resource; others are shown (`bucket:x.region`).
 _NAMING_ATTRIBUTES = {
@@ -77,8 +80,18 @@ def _logical_path(logical_id: str) -> str:
     return _HASH_SUFFIX.sub("", logical_id).replace("_", "/")
 
 
+def merge_stacks(stacks: Sequence[Mapping[str, Any]]) -> Json:
+    """One document with the resources and data sources of several stacks of an environment."""
+    merged: Json = {"resource": {}, "data": {}}
+    for tf in stacks:
+        for section in ("resource", "data"):
+            for kind, blocks in tf.get(section, {}).items():
+                merged[section].setdefault(kind, {}).update(blocks)
+    return merged
+
+
 class Stack:
-    """One synthesized stack, with its references resolved to readable names."""
+    """Synthesized Terraform JSON, with its references resolved to readable names."""
 
     def __init__(self, tf: Mapping[str, Any]) -> None:
         self.tf = tf
@@ -124,7 +137,7 @@ class Stack:
             if resource_type == "var":
                 return f"var.{logical_id}"
             if is_data:
-                return f"data.{resource_type}:{_logical_path(logical_id)}"
+                return self._looked_up(resource_type, logical_id)
             name = self.name_of(resource_type, logical_id)
             attribute = attributes.lstrip(".")
             if attribute in _NAMING_ATTRIBUTES or not attribute:
@@ -132,6 +145,16 @@ class Stack:
             return f"<{attribute} of {name}>"
 
         return _REFERENCE.sub(replace, str(value))
+
+    def _looked_up(self, data_type: str, logical_id: str) -> str:
+        """A data source as what it finds: `role:NAME (looked up)`."""
+        config = self.tf.get("data", {}).get(data_type, {}).get(logical_id, {})
+        for attribute in ("name", "url", "arn", "repository_name"):
+            value = config.get(attribute)
+            if isinstance(value, str) and value and "${" not in value:
+                found = f"{value}:{config['image_tag']}" if config.get("image_tag") else value
+                return f"{KINDS.get(data_type, data_type)}:{found} (looked up)"
+        return f"data.{data_type}:{_logical_path(logical_id)}"
 
     def referenced(self, value: Any, resource_type: str) -> str | None:
         """The logical id of the `resource_type` a value refers to (by reference or literal name)."""
@@ -612,9 +635,14 @@ def _checkov_section(scan: checkov.ScanResult | None) -> Json:
     }
 
 
-def build_review(environment: str, tf: Mapping[str, Any], scan: checkov.ScanResult | None) -> Json:
-    """The review of one stack as plain data (what ENV.json holds)."""
-    stack = Stack(tf)
+def build_review(
+    environment: str,
+    tf: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    scan: checkov.ScanResult | None,
+) -> Json:
+    """The review of one stack, or of an environment's stacks together, as plain data (what
+    ENV.json holds)."""
+    stack = Stack(merge_stacks(tf) if isinstance(tf, Sequence) else tf)
     roles = _roles(stack)
     return {
         "environment": environment,
@@ -794,21 +822,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _review(args: argparse.Namespace) -> int:
-    from berth.synth import OUTDIR, stack_dir, synth_all
+    from berth.synth import OUTDIR, synth_environment
 
     environment = load_environment(args.environment)
     outdir: Path = args.outdir or OUTDIR
     checkov.checkov_binary()  # fail before the slow synth when checkov is missing
-    synth_all([environment], outdir=outdir)
-    stack_file = stack_dir(environment.name, outdir) / "cdk.tf.json"
-    tf = json.loads(stack_file.read_text())
+    stack_files = synth_environment(environment, outdir)
+    stacks = [json.loads(path.read_text()) for path in stack_files.values()]
     with tempfile.TemporaryDirectory(prefix="berth-review-") as staging:
         root = Path(staging)
-        checkov.stage_stacks({environment.name: stack_file}, root)
+        checkov.stage_stacks(dict(stack_files), root)
         checkov.stage_charts(root)
         checkov.stage_dockerfiles(root)
         scan = checkov.run_checkov(root)
-    markdown, data = write_review(build_review(environment.name, tf, scan), outdir / REVIEW_DIR)
+    markdown, data = write_review(build_review(environment.name, stacks, scan), outdir / REVIEW_DIR)
     problems = scan.problems()
     print(f"wrote {markdown} and {data}")
     for problem in problems:

@@ -18,7 +18,8 @@ def stack_dir(name: str, outdir: Path = OUTDIR) -> Path:
 def synth_all(
     environments: list[Environment] | None = None, outdir: Path | None = None
 ) -> list[str]:
-    """Write `<outdir>/stacks/<env>/cdk.tf.json` for every environment; returns the stack names.
+    """Write `<outdir>/stacks/<stack>/cdk.tf.json` for every stack of every environment; returns
+    the stack names.
 
     Without `outdir`: the folder the cdktf CLI asks for (`--output`, passed as CDKTF_OUTDIR),
     else the project's `cdktf.out/`.
@@ -29,11 +30,19 @@ def synth_all(
     lazy_bindings.install()
     from cdktf import App
 
-    from stacks.environment_stack import EnvironmentStack
+    from stacks import add_environment
 
     environments = environments if environments is not None else load_all_environments()
     app = App(outdir=str(outdir or os.environ.get("CDKTF_OUTDIR") or OUTDIR))
+    names = []
     for environment in environments:
-        EnvironmentStack(app, environment)
+        names += [stack.node.id for stack in add_environment(app, environment)]
     app.synth()
-    return [environment.name for environment in environments]
+    return names
+
+
+def synth_environment(environment: Environment, outdir: Path = OUTDIR) -> dict[str, Path]:
+    """Synthesize one environment's stacks; each stack's `cdk.tf.json` by stack name, in
+    deploy order."""
+    synth_all([environment], outdir=outdir)
+    return {name: stack_dir(name, outdir) / "cdk.tf.json" for name in environment.stack_names}

@@ -1,11 +1,15 @@
 """CiIdentities: the CI system's roles, assumed through its OIDC provider instead of IAM user keys.
 
-Two roles, each trusted by ONE repository and ONE branch or GitHub environment (`sub` matched
-with StringEquals, `aud` checked), each allowed one job and nothing else:
+Each role is trusted by ONE repository and ONE branch or GitHub environment (`sub` matched with
+StringEquals, `aud` checked) and allowed one job and nothing else:
 
-- the chart publisher writes charts to the Helm repository bucket (objects, listing, its KMS key);
-- the deployer deploys ONE environment: it may assume that environment's deploy role (the role
-  the AWS provider assumes) and read/write that environment's Terraform state and lock objects.
+- the chart publisher writes charts to the Helm repository bucket (objects, listing, its KMS key),
+  granted with `grant_chart_publish`;
+- the image publisher (optional) pushes images to the environment's ECR repositories, granted
+  with `grant_image_push`;
+- the deployer (optional: only where the environment has a deploy role) may only assume that
+  deploy role. Terraform's provider and its S3 backend assume the deploy role themselves, so
+  state access, like every change, goes through that one role.
 
 Optionally creates the account's OIDC provider for the issuer (one per issuer per account).
 
@@ -19,18 +23,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import Token
+from cdktf_cdktf_provider_aws.data_aws_iam_openid_connect_provider import (
+    DataAwsIamOpenidConnectProvider,
+)
 from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
+from berth.naming import ci_role_names
 from berth_constructs.policies import Condition, Statement, policy_document
 
 GITHUB_ACTIONS_ISSUER = "token.actions.githubusercontent.com"
 # The audience aws-actions/configure-aws-credentials requests by default.
 STS_AUDIENCE = "sts.amazonaws.com"
-PUBLISHER_ROLE_SUFFIX = "-chart-publisher"
-DEPLOYER_ROLE_SUFFIX = "-deployer"
+
+# Pushing an image: the registry login, then layer upload and the manifest (and the reads a
+# push makes). No admin actions: repositories and their policies stay with Terraform.
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html
+IMAGE_PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
 
 # GitHub: owner 1-39 of [A-Za-z0-9-] (no leading dash), repository 1-100 of [A-Za-z0-9._-].
 _REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
@@ -42,10 +61,7 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/(?P<issuer>[^\s*?]+)$")
 _BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_OBJECT_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s*?]+$")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_PARTITION = re.compile(r"^aws(-cn|-us-gov)?$")
 _NAME_PREFIX = re.compile(r"^[\w+=,.@-]{1,48}$")
 _ISSUER = re.compile(r"^[a-z0-9.-]+(/[\w.-]+)*$")
 
@@ -56,32 +72,21 @@ class CiIdentitiesProps:
     repository: str
     # Environment the deployer deploys (e.g. "uat"); names the default deploy subject.
     environment_name: str
-    # Role names are `<name_prefix>-chart-publisher` and `<name_prefix>-deployer`.
+    # Role names are `<name_prefix>-chart-publisher`, `-image-publisher` and `-deployer`.
     name_prefix: str
-    # Region of the Helm repository and state buckets: the kms:ViaService condition names it.
+    # Region of the Helm repository bucket: the kms:ViaService condition names it.
     region: str
-    # ARN of the Helm chart repository bucket (a token from HelmRepoBucket is fine).
-    helm_repo_bucket_arn: str
-    # ARN of the KMS key encrypting that bucket (a token from HelmRepoBucket is fine).
-    helm_repo_kms_key_arn: str
-    # The environment's deploy role (assumed by the AWS provider); the deployer may assume only it.
-    deploy_role_arn: str
-    # Bucket holding this environment's Terraform state.
-    state_bucket: str
-    # Key of this environment's state object, e.g. `berth/uat.tfstate`; its lock is `<key>.tflock`.
-    state_key: str
-    # KMS key ARN of the state bucket when it is SSE-KMS with a customer-managed key; else None.
-    state_kms_key_arn: str | None = None
-    # Region of the state bucket when it differs from `region`.
-    state_region: str | None = None
-    # Other Terraform states the deploy reads with the deployer's own credentials (the EKS
-    # cluster's `terraform_remote_state`), as S3 object ARNs: read-only, whole keys only.
-    readable_state_object_arns: Sequence[str] = ()
-    # Token subject (after `repo:OWNER/REPO:`) allowed to publish charts.
+    # The environment's deploy role (assumed by the AWS provider and the state backend); the
+    # deployer may assume only it. None: no deployer (an environment without a deploy role).
+    deploy_role_arn: str | None = None
+    # Create the image publisher; its repositories come with `grant_image_push`.
+    create_image_publisher: bool = False
+    # Token subject (after `repo:OWNER/REPO:`) allowed to publish charts and push images.
     publisher_subject: str = "ref:refs/heads/main"
     # Token subject allowed to deploy; None means `environment:<environment_name>`.
     deploy_subject: str | None = None
-    # Create the account's IAM OIDC provider for the issuer; else pass `oidc_provider_arn`.
+    # Create the account's IAM OIDC provider for the issuer; else pass `oidc_provider_arn`,
+    # which is looked up (planning stops when it does not exist).
     create_oidc_provider: bool = False
     # ARN of an existing IAM OIDC provider for the issuer (when `create_oidc_provider` is False).
     oidc_provider_arn: str | None = None
@@ -93,9 +98,7 @@ class CiIdentitiesProps:
     allow_wildcard_subjects: bool = False
     # Also grant sts:TagSession on the deploy role (when the AWS provider passes session tags).
     enable_deploy_session_tags: bool = False
-    # Partition of the state bucket ARN.
-    partition: str = "aws"
-    # Permissions boundary ARN for both roles, when the account requires one.
+    # Permissions boundary ARN for every role, when the account requires one.
     permissions_boundary_arn: str | None = None
 
     def __post_init__(self) -> None:
@@ -112,11 +115,8 @@ class CiIdentitiesProps:
             raise ValueError(
                 f"name_prefix: {self.name_prefix!r} must be 1-48 of [\\w+=,.@-] (role names)"
             )
-        for field, value in (("region", self.region), ("state_region", self.state_region)):
-            if value is not None and not _REGION.match(value):
-                raise ValueError(f"{field}: {value!r} is not an AWS region")
-        if not _PARTITION.match(self.partition):
-            raise ValueError(f"partition: {self.partition!r} is not an AWS partition")
+        if not _REGION.match(self.region):
+            raise ValueError(f"region: {self.region!r} is not an AWS region")
         if not _ISSUER.match(self.oidc_issuer):
             raise ValueError(
                 f"oidc_issuer: {self.oidc_issuer!r} must be a host[/path] without scheme"
@@ -124,21 +124,17 @@ class CiIdentitiesProps:
         if not self.audience or _WILDCARD.search(self.audience):
             raise ValueError(f"audience: {self.audience!r} must be a fixed, non-empty audience")
         self._check_subject("publisher_subject", self.publisher_subject)
-        self._check_subject("deploy_subject", self.effective_deploy_subject)
+        if self.deploy_role_arn is not None:
+            self._check_subject("deploy_subject", self.effective_deploy_subject)
+        elif self.deploy_subject is not None:
+            raise ValueError("deploy_subject: there is no deployer without a deploy_role_arn")
         self._check_resources()
         self._check_oidc_provider()
 
     def _check_resources(self) -> None:
-        """The ARNs and names the policies grant on: exact, never wildcards."""
-        _check_arn(
-            "helm_repo_bucket_arn", self.helm_repo_bucket_arn, _BUCKET_ARN, "an S3 bucket ARN"
-        )
-        _check_arn(
-            "helm_repo_kms_key_arn", self.helm_repo_kms_key_arn, _KMS_KEY_ARN, "a KMS key ARN"
-        )
-        _check_arn("deploy_role_arn", self.deploy_role_arn, _ROLE_ARN, "an IAM role ARN")
-        if self.state_kms_key_arn is not None:
-            _check_arn("state_kms_key_arn", self.state_kms_key_arn, _KMS_KEY_ARN, "a KMS key ARN")
+        """The ARNs the policies grant on: exact, never wildcards."""
+        if self.deploy_role_arn is not None:
+            _check_arn("deploy_role_arn", self.deploy_role_arn, _ROLE_ARN, "an IAM role ARN")
         if (
             self.permissions_boundary_arn is not None
             and not self.permissions_boundary_arn.startswith("arn:")
@@ -146,15 +142,6 @@ class CiIdentitiesProps:
             raise ValueError(
                 f"permissions_boundary_arn: {self.permissions_boundary_arn!r} is not an ARN"
             )
-        for arn in self.readable_state_object_arns:
-            if not _OBJECT_ARN.match(arn):
-                raise ValueError(
-                    f"readable_state_object_arns: {arn!r} is not an S3 object ARN (no wildcards)"
-                )
-        if not _BUCKET_NAME.match(self.state_bucket):
-            raise ValueError(f"state_bucket: {self.state_bucket!r} is not an S3 bucket name")
-        if not self.state_key or self.state_key.startswith("/") or _WILDCARD.search(self.state_key):
-            raise ValueError(f"state_key: {self.state_key!r} must be one object key (no wildcards)")
 
     def _check_subject(self, field: str, subject: str) -> None:
         if not _SUBJECT.match(subject):
@@ -190,14 +177,6 @@ class CiIdentitiesProps:
     def effective_deploy_subject(self) -> str:
         return self.deploy_subject or f"environment:{self.environment_name}"
 
-    @property
-    def publisher_role_name(self) -> str:
-        return f"{self.name_prefix}{PUBLISHER_ROLE_SUFFIX}"
-
-    @property
-    def deployer_role_name(self) -> str:
-        return f"{self.name_prefix}{DEPLOYER_ROLE_SUFFIX}"
-
 
 def _check_arn(field: str, value: str, pattern: re.Pattern[str], kind: str) -> None:
     """Literal ARNs must match `pattern`; tokens (resolved at apply) are taken as given."""
@@ -208,50 +187,100 @@ def _check_arn(field: str, value: str, pattern: re.Pattern[str], kind: str) -> N
 
 
 class CiIdentities(Construct):
-    """Outputs: `publisher_role_arn`, `publisher_role_name`, `deployer_role_arn`,
-    `deployer_role_name`, `oidc_provider_arn`."""
+    """Outputs: `publisher_role_arn`, `publisher_role_name`, `image_publisher_role_arn` (None
+    without one), `deployer_role_arn` and `deployer_role_name` (None without a deployer),
+    `oidc_provider_arn`."""
 
     def __init__(self, scope: Construct, id: str, props: CiIdentitiesProps) -> None:
         super().__init__(scope, id)
         self._props = props
+        names = ci_role_names(props.name_prefix)
 
         if props.create_oidc_provider:
             # No thumbprint: AWS validates GitHub's (and other major IdPs') certificates against
             # its own library of trusted root CAs; aws provider >= 5.81 makes the list optional.
             # https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html
-            provider = IamOpenidConnectProvider(
+            provider_arn = IamOpenidConnectProvider(
                 self,
                 "oidc-provider",
                 url=f"https://{props.oidc_issuer}",
                 client_id_list=[props.audience],
-            )
-            provider_arn = provider.arn
+            ).arn
         else:
             assert props.oidc_provider_arn is not None  # checked in __post_init__
-            provider_arn = props.oidc_provider_arn
+            # Looked up, so planning stops (naming it) when the account has no such provider.
+            provider_arn = DataAwsIamOpenidConnectProvider(
+                self, "oidc-provider", arn=props.oidc_provider_arn
+            ).arn
+        self._provider_arn = provider_arn
 
-        publisher = self._role(
+        # Its permissions name the chart bucket, whose policy names this role: granted later.
+        self._publisher = self._trusted_role(
             "publisher",
-            name=props.publisher_role_name,
+            name=names.chart_publisher,
             description=f"CI ({props.repository}) publishes Helm charts to the chart repository",
-            provider_arn=provider_arn,
             subject=props.publisher_subject,
-            statements=self._publisher_statements(),
         )
-        deployer = self._role(
-            "deployer",
-            name=props.deployer_role_name,
-            description=f"CI ({props.repository}) deploys the {props.environment_name} environment",
-            provider_arn=provider_arn,
-            subject=props.effective_deploy_subject,
-            statements=self._deployer_statements(),
+        self.publisher_role_arn: str = self._publisher.arn
+        self.publisher_role_name: str = self._publisher.name
+
+        self._image_publisher: IamRole | None = None
+        self.image_publisher_role_arn: str | None = None
+        if props.create_image_publisher:
+            # Its permissions name the repositories, whose policies name this role: granted later.
+            self._image_publisher = self._trusted_role(
+                "image-publisher",
+                name=names.image_publisher,
+                description=f"CI ({props.repository}) pushes images to the environment's ECR",
+                subject=props.publisher_subject,
+            )
+            self.image_publisher_role_arn = self._image_publisher.arn
+
+        self.deployer_role_arn: str | None = None
+        self.deployer_role_name: str | None = None
+        if props.deploy_role_arn is not None:
+            deployer = self._role(
+                "deployer",
+                name=names.deployer,
+                description=f"CI ({props.repository}) deploys the {props.environment_name} environment",
+                subject=props.effective_deploy_subject,
+                statements=self._deployer_statements(props.deploy_role_arn),
+            )
+            self.deployer_role_arn = deployer.arn
+            self.deployer_role_name = deployer.name
+        self.oidc_provider_arn: str = provider_arn
+
+    def grant_chart_publish(self, bucket_arn: str, kms_key_arn: str) -> None:
+        """Let the chart publisher write charts to this bucket, encrypted with this key. Call once."""
+        _check_arn("bucket_arn", bucket_arn, _BUCKET_ARN, "an S3 bucket ARN")
+        _check_arn("kms_key_arn", kms_key_arn, _KMS_KEY_ARN, "a KMS key ARN")
+        self._attach_policy(
+            "publisher", self._publisher, self._publisher_statements(bucket_arn, kms_key_arn)
         )
 
-        self.publisher_role_arn: str = publisher.arn
-        self.publisher_role_name: str = publisher.name
-        self.deployer_role_arn: str = deployer.arn
-        self.deployer_role_name: str = deployer.name
-        self.oidc_provider_arn: str = provider_arn
+    def grant_image_push(self, repository_arns: Sequence[str]) -> None:
+        """Let the image publisher push to exactly these repositories. Call once."""
+        if self._image_publisher is None:
+            raise ValueError("grant_image_push: created without create_image_publisher=True")
+        if not repository_arns:
+            raise ValueError("grant_image_push: at least one repository ARN is required")
+        self._attach_policy(
+            "image-publisher",
+            self._image_publisher,
+            [
+                # A registry-wide login: AWS cannot scope GetAuthorizationToken to a repository;
+                # the repository policies and the statement below decide what it can push.
+                # https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html
+                Statement(
+                    sid="LogInToTheRegistry",
+                    actions=["ecr:GetAuthorizationToken"],
+                    resources=["*"],
+                ),
+                Statement(
+                    sid="PushImages", actions=IMAGE_PUSH_ACTIONS, resources=list(repository_arns)
+                ),
+            ],
+        )
 
     def _role(
         self,
@@ -259,9 +288,15 @@ class CiIdentities(Construct):
         *,
         name: str,
         description: str,
-        provider_arn: str,
         subject: str,
         statements: list[Statement],
+    ) -> IamRole:
+        role = self._trusted_role(id_prefix, name=name, description=description, subject=subject)
+        self._attach_policy(id_prefix, role, statements)
+        return role
+
+    def _trusted_role(
+        self, id_prefix: str, *, name: str, description: str, subject: str
     ) -> IamRole:
         """A role only `repo:<repository>:<subject>` tokens for our audience may assume."""
         props = self._props
@@ -278,7 +313,7 @@ class CiIdentities(Construct):
                 Statement(
                     sid="AssumeFromCiWorkflow",
                     actions=["sts:AssumeRoleWithWebIdentity"],
-                    principals={"Federated": [provider_arn]},
+                    principals={"Federated": [self._provider_arn]},
                     conditions=[
                         Condition(
                             subject_test, f"{issuer}:sub", [f"repo:{props.repository}:{subject}"]
@@ -288,7 +323,7 @@ class CiIdentities(Construct):
                 )
             ],
         )
-        role = IamRole(
+        return IamRole(
             self,
             f"{id_prefix}-role",
             name=name,
@@ -296,15 +331,17 @@ class CiIdentities(Construct):
             assume_role_policy=trust.json,
             permissions_boundary=props.permissions_boundary_arn,
         )
+
+    def _attach_policy(self, id_prefix: str, role: IamRole, statements: list[Statement]) -> None:
+        if self.node.try_find_child(f"{id_prefix}-policy") is not None:
+            raise ValueError(f"{id_prefix}: the role already has its policy")
         document = policy_document(self, f"{id_prefix}-policy-document", statements)
         IamRolePolicy(
             self, f"{id_prefix}-policy", role=role.id, name=id_prefix, policy=document.json
         )
-        return role
 
-    def _publisher_statements(self) -> list[Statement]:
+    def _publisher_statements(self, bucket: str, kms_key_arn: str) -> list[Statement]:
         props = self._props
-        bucket = props.helm_repo_bucket_arn
         return [
             Statement(
                 sid="PublishCharts",
@@ -315,63 +352,25 @@ class CiIdentities(Construct):
             # SSE-KMS: writing needs GenerateDataKey, reading Decrypt; only through S3.
             # https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms
             # https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
-            _kms_via_s3("UseChartKey", props.helm_repo_kms_key_arn, props.region),
+            Statement(
+                sid="UseChartKey",
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[kms_key_arn],
+                conditions=[
+                    Condition(
+                        "StringEquals", "kms:ViaService", [f"s3.{props.region}.amazonaws.com"]
+                    )
+                ],
+            ),
         ]
 
-    def _deployer_statements(self) -> list[Statement]:
-        props = self._props
-        bucket = f"arn:{props.partition}:s3:::{props.state_bucket}"
-        state = f"{bucket}/{props.state_key}"
-        lock = f"{state}.tflock"
+    def _deployer_statements(self, deploy_role_arn: str) -> list[Statement]:
         assume_actions = ["sts:AssumeRole"]
-        if props.enable_deploy_session_tags:
+        if self._props.enable_deploy_session_tags:
             # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html#id_session-tags_permissions-required
             assume_actions.append("sts:TagSession")
-        statements = [
-            # The AWS provider assumes the environment's deploy role (its `assume_role` block);
-            # every change to the environment goes through that one role.
-            Statement(
-                sid="AssumeDeployRole", actions=assume_actions, resources=[props.deploy_role_arn]
-            ),
-            # The S3 backend's permissions for one state object with lock files:
-            # https://developer.hashicorp.com/terraform/language/backend/s3#permissions-required
-            Statement(
-                sid="ListStateKey",
-                actions=["s3:ListBucket"],
-                resources=[bucket],
-                conditions=[Condition("StringEquals", "s3:prefix", [props.state_key])],
-            ),
-            Statement(
-                sid="ReadWriteState", actions=["s3:GetObject", "s3:PutObject"], resources=[state]
-            ),
-            # Releasing the lock deletes the `.tflock` object; the state itself is never deleted.
-            Statement(
-                sid="LockState",
-                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                resources=[lock],
-            ),
+        # The provider and the S3 backend assume the environment's deploy role (their
+        # `assume_role` blocks): every change and every state access goes through that role.
+        return [
+            Statement(sid="AssumeDeployRole", actions=assume_actions, resources=[deploy_role_arn])
         ]
-        if props.readable_state_object_arns:
-            # `terraform_remote_state` data sources read with these credentials, not the deploy
-            # role's. (Only when given: a statement without resources must never be emitted.)
-            statements.append(
-                Statement(
-                    sid="ReadOtherStates",
-                    actions=["s3:GetObject"],
-                    resources=list(props.readable_state_object_arns),
-                )
-            )
-        if props.state_kms_key_arn is not None:
-            region = props.state_region or props.region
-            statements.append(_kms_via_s3("UseStateKey", props.state_kms_key_arn, region))
-        return statements
-
-
-def _kms_via_s3(sid: str, key_arn: str, region: str) -> Statement:
-    """Use of one KMS key, only in requests S3 makes on the role's behalf in `region`."""
-    return Statement(
-        sid=sid,
-        actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-        resources=[key_arn],
-        conditions=[Condition("StringEquals", "kms:ViaService", [f"s3.{region}.amazonaws.com"])],
-    )

@@ -105,14 +105,13 @@ class EcrRefresherReleaseProps:
     aws_credentials_secret: str | None = None
     # ECR registry (account) ids to log in to; empty means the credentials' own account.
     registry_ids: Sequence[str] = ()
-    # Namespace of the release (and of the trust condition of `role_arn`).
+    # Namespace of the release (and of the trust condition of `role_arn`); must exist (see
+    # WorkloadNamespace).
     namespace: str = "ecr-credential-refresher"
     # ServiceAccount the chart creates (the `:sub` of the trust condition of `role_arn`).
     service_account_name: str = "ecr-credential-refresher"
     # Helm release name.
     release_name: str = "ecr-credential-refresher"
-    # Let Helm create `namespace` if it does not exist.
-    create_namespace: bool = True
     # Name of the dockerconfigjson secret written into each target namespace.
     pull_secret_name: str = "ecr-pull"  # noqa: S105 - an object name, not a secret
     # ServiceAccounts in each target namespace that get the pull secret, e.g. `["default"]`.
@@ -226,7 +225,6 @@ class EcrRefresherRelease(Construct):
             release_name=props.release_name,
             namespace=props.namespace,
             values=self.values,
-            create_namespace=props.create_namespace,
             provider=props.provider,
         )
         self.release_name: str = release.name

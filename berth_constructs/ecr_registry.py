@@ -95,7 +95,12 @@ class ContainerImage:
             raise ValueError(f"tag: {self.tag!r} is not a Docker image tag")
         if self.tag == "latest":
             raise ValueError("tag: 'latest' does not pin an image; use a version tag or digest")
-        if self.digest and not _IMAGE_DIGEST.match(self.digest):
+        # A digest from a lookup (`${data.aws_ecr_image...}`) is checked by ECR at plan time.
+        if (
+            self.digest
+            and not Token.is_unresolved(self.digest)
+            and not _IMAGE_DIGEST.match(self.digest)
+        ):
             raise ValueError(f"digest: {self.digest!r} is not a sha256:<64 hex> digest")
 
     @property

@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from cdktf import DataTerraformRemoteStateS3, Fn, Postcondition, TerraformResourceLifecycle
+from cdktf import (
+    DataTerraformRemoteStateS3,
+    Fn,
+    Postcondition,
+    S3BackendAssumeRoleConfig,
+    TerraformResourceLifecycle,
+)
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
 from cdktf_cdktf_provider_helm.provider import (
     HelmProvider,
@@ -43,6 +49,11 @@ class EksClusterAccessProps:
     certificate_authority_output: str = "cluster_certificate_authority_data"
     # Role `aws eks get-token` assumes for the token (the environment's deploy role).
     token_role_arn: str | None = None
+    # Role the remote-state read assumes (the deploy role, as for the stack's own state).
+    remote_state_assume_role: S3BackendAssumeRoleConfig | None = None
+    # Which providers the stack needs: `kubernetes` (namespaces), `helm` (releases).
+    enable_kubernetes_provider: bool = True
+    enable_helm_provider: bool = True
 
     def __post_init__(self) -> None:
         if self.facts_source == "remote_state" and not (
@@ -53,6 +64,8 @@ class EksClusterAccessProps:
             raise ValueError("remote_state_bucket: only used when facts_source is 'remote_state'")
         if not self.oidc_issuer_url.startswith("https://"):
             raise ValueError("oidc_issuer_url: must be an https:// URL")
+        if not (self.enable_kubernetes_provider or self.enable_helm_provider):
+            raise ValueError("enable_kubernetes_provider: enable at least one provider")
 
 
 class EksClusterAccess(Construct):
@@ -82,13 +95,13 @@ class EksClusterAccess(Construct):
             endpoint = cluster.endpoint
             certificate_authority = cluster.certificate_authority.get(0).data
         else:
-            state = DataTerraformRemoteStateS3(
+            state = cluster_state(
                 self,
                 "cluster-state",
                 bucket=props.remote_state_bucket or "",
                 key=props.remote_state_key or "",
                 region=props.remote_state_region or props.region,
-                encrypt=True,
+                assume_role=props.remote_state_assume_role,
             )
             endpoint = state.get_string(props.endpoint_output)
             certificate_authority = state.get_string(props.certificate_authority_output)
@@ -105,25 +118,44 @@ class EksClusterAccess(Construct):
             token_args += ["--role-arn", props.token_role_arn]
         ca_certificate = Fn.base64decode(certificate_authority)
 
-        KubernetesProvider(
-            self,
-            "kubernetes",
-            host=endpoint,
-            cluster_ca_certificate=ca_certificate,
-            exec=[
-                KubernetesProviderExec(api_version=EXEC_API_VERSION, command="aws", args=token_args)
-            ],
-        )
-        HelmProvider(
-            self,
-            "helm",
-            kubernetes=HelmProviderKubernetes(
+        if props.enable_kubernetes_provider:
+            KubernetesProvider(
+                self,
+                "kubernetes",
                 host=endpoint,
                 cluster_ca_certificate=ca_certificate,
-                exec=HelmProviderKubernetesExec(
-                    api_version=EXEC_API_VERSION, command="aws", args=token_args
+                exec=[
+                    KubernetesProviderExec(
+                        api_version=EXEC_API_VERSION, command="aws", args=token_args
+                    )
+                ],
+            )
+        if props.enable_helm_provider:
+            HelmProvider(
+                self,
+                "helm",
+                kubernetes=HelmProviderKubernetes(
+                    host=endpoint,
+                    cluster_ca_certificate=ca_certificate,
+                    exec=HelmProviderKubernetesExec(
+                        api_version=EXEC_API_VERSION, command="aws", args=token_args
+                    ),
                 ),
-            ),
-        )
+            )
         self.cluster_endpoint = endpoint
         self.cluster_certificate_authority = certificate_authority
+
+
+def cluster_state(
+    scope: Construct,
+    id: str,
+    *,
+    bucket: str,
+    key: str,
+    region: str,
+    assume_role: S3BackendAssumeRoleConfig | None,
+) -> DataTerraformRemoteStateS3:
+    """The cluster's own Terraform state (read-only), reached like the stack's own state."""
+    return DataTerraformRemoteStateS3(
+        scope, id, bucket=bucket, key=key, region=region, encrypt=True, assume_role=assume_role
+    )

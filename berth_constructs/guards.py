@@ -13,6 +13,12 @@ Rules:
 - Every `aws_s3_bucket` needs, in the same stack, an `aws_s3_bucket_server_side_encryption_
   configuration` and an `aws_s3_bucket_public_access_block` (all four settings on) that refer to
   it (`${aws_s3_bucket.X.id}`, `.bucket`, or its literal name).
+- No dangling IAM references: an IAM ARN of the stack's own account (a role, user, group,
+  policy or OIDC provider; account roots always exist) may appear literally only where it is
+  looked up (a data source other than a policy document) or in the provider and backend
+  configuration (the deploy role they assume). Everywhere else the stack must use the ARN of
+  something it creates or looks up: IAM, S3 and ECR refuse a policy whose principal does not
+  exist, and an IRSA trust naming a missing OIDC provider fails only when pods start.
 """
 
 from __future__ import annotations
@@ -55,13 +61,64 @@ class Violation:
     message: str
 
 
-def find_violations(stack: Mapping[str, Any], required_tags: Sequence[str]) -> list[Violation]:
-    """Every rule the stack's Terraform JSON breaks, in a stable order."""
+def find_violations(
+    stack: Mapping[str, Any], required_tags: Sequence[str], account_id: str | None = None
+) -> list[Violation]:
+    """Every rule the stack's Terraform JSON breaks, in a stable order.
+
+    `account_id`: the stack's own account, whose IAM ARNs must not dangle (None: not checked).
+    """
     return [
         *_provider_tag_violations(stack, required_tags),
         *_resource_tag_violations(stack, required_tags),
         *_bucket_violations(stack),
+        *(_dangling_iam_violations(stack, account_id) if account_id else []),
     ]
+
+
+# Policy documents are data sources that build JSON, not lookups of something that exists.
+_NOT_LOOKUPS = frozenset({"aws_iam_policy_document"})
+_IAM_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):(?P<rest>[^\s\"',}]+)")
+
+
+def _literal_iam_arns(value: Any, account_id: str) -> list[str]:
+    """Every literal IAM ARN of `account_id` in `value` (nested), except account roots."""
+    if isinstance(value, dict):
+        return [arn for item in value.values() for arn in _literal_iam_arns(item, account_id)]
+    if isinstance(value, list):
+        return [arn for item in value for arn in _literal_iam_arns(item, account_id)]
+    if not isinstance(value, str):
+        return []
+    return [
+        match.group(0)
+        for match in _IAM_ARN.finditer(value)
+        if match.group("account") == account_id and match.group("rest") != "root"
+    ]
+
+
+def _dangling_iam_violations(stack: Mapping[str, Any], account_id: str) -> list[Violation]:
+    blocks: list[tuple[str, str, Any]] = [
+        (resource_type, logical_id, config)
+        for resource_type, logical_id, config in _resources(stack)
+    ]
+    for data_type, found in sorted(stack.get("data", {}).items()):
+        if data_type in _NOT_LOOKUPS:
+            blocks += [
+                (data_type, logical_id, config) for logical_id, config in sorted(found.items())
+            ]
+    blocks += [("output", name, config) for name, config in sorted(stack.get("output", {}).items())]
+    violations = []
+    for block_type, logical_id, config in blocks:
+        for arn in dict.fromkeys(_literal_iam_arns(config, account_id)):
+            violations.append(
+                Violation(
+                    logical_id,
+                    f"{block_type} {logical_id} names {arn}, which this stack neither creates"
+                    " nor looks up: refer to the resource that creates it, or look it up with a"
+                    " data source so that planning stops when it is missing",
+                )
+            )
+    return violations
 
 
 def _aws_providers(stack: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -203,15 +260,18 @@ def _bucket_of(reference: str, buckets: Mapping[str, Mapping[str, Any]]) -> str 
 class SecurityGuards:
     """The Aspect behind `add_guards`; it acts once per stack, on the stack node."""
 
-    def __init__(self, required_tags: Sequence[str] = REQUIRED_TAGS) -> None:
+    def __init__(
+        self, required_tags: Sequence[str] = REQUIRED_TAGS, account_id: str | None = None
+    ) -> None:
         self._required_tags = tuple(required_tags)
+        self._account_id = account_id
 
     def visit(self, node: IConstruct) -> None:
         if not TerraformStack.is_stack(node):
             return
         stack: TerraformStack = node  # type: ignore[assignment]
         # Resolved JSON: references read as `${aws_s3_bucket.X.id}`, not as unresolved tokens.
-        violations = find_violations(stack.to_terraform(), self._required_tags)
+        violations = find_violations(stack.to_terraform(), self._required_tags, self._account_id)
         by_logical_id = _constructs_by_logical_id(stack)
         for violation in violations:
             target = by_logical_id.get(violation.logical_id or "", stack)
@@ -231,6 +291,13 @@ def _constructs_by_logical_id(stack: TerraformStack) -> dict[str, IConstruct]:
     return found
 
 
-def add_guards(stack: TerraformStack, required_tags: Sequence[str] = REQUIRED_TAGS) -> None:
-    """Make `stack` refuse to synthesize when it breaks the tagging or bucket rules."""
-    Aspects.of(stack).add(SecurityGuards(required_tags))
+def add_guards(
+    stack: TerraformStack,
+    required_tags: Sequence[str] = REQUIRED_TAGS,
+    account_id: str | None = None,
+) -> None:
+    """Make `stack` refuse to synthesize when it breaks the tagging, bucket or IAM rules.
+
+    `account_id`: the stack's account, whose IAM ARNs must be created or looked up.
+    """
+    Aspects.of(stack).add(SecurityGuards(required_tags, account_id))

@@ -2,7 +2,9 @@
 
 Every Berth release goes through `install_chart`, so all of them share the same safe settings:
 a failed install or upgrade rolls back, its leftovers are cleaned up, Helm keeps a bounded
-history, and the values are one sorted YAML document (a stable diff in `terraform plan`).
+history, the values are one sorted YAML document (a stable diff in `terraform plan`), and the
+namespace must already exist: Berth creates namespaces itself, with Pod Security labels
+(`WorkloadNamespace`), never through Helm.
 """
 
 from __future__ import annotations
@@ -68,7 +70,6 @@ def install_chart(
     release_name: str,
     namespace: str,
     values: Mapping[str, Any],
-    create_namespace: bool,
     provider: TerraformProvider | None = None,
     depends_on: Sequence[ITerraformDependable] = (),
 ) -> Release:
@@ -85,7 +86,8 @@ def install_chart(
         version=version,
         name=release_name,
         namespace=namespace,
-        create_namespace=create_namespace,
+        # Helm would create an unlabelled namespace; WorkloadNamespace creates it instead.
+        create_namespace=False,
         values=[yaml.safe_dump(dict(values), sort_keys=True)],
         # A failed install or upgrade rolls back instead of leaving a half-applied release.
         atomic=True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import Token
 from constructs import Construct
 
 from berth_constructs.policies import Condition, Statement
@@ -34,9 +35,6 @@ class HelmRepoBucketProps:
     kms_key_arn: str | None = None
     # Let `terraform destroy` remove a bucket that still holds charts (emulator and tests only).
     allow_force_destroy: bool = False
-    # Leave out the conditional Deny statements (TLS only, publisher-only writes). Only for the
-    # emulator: moto ignores conditions, so a conditional Deny there denies every request.
-    omit_conditional_denies_for_emulator: bool = False
 
     def __post_init__(self) -> None:
         if not self.publisher_principals:
@@ -46,6 +44,8 @@ class HelmRepoBucketProps:
                 "reader_principals: at least one reader is required (e.g. the account root)"
             )
         for principal in (*self.publisher_principals, *self.reader_principals):
+            if Token.is_unresolved(principal):
+                continue  # the ARN of a role the stack creates or looks up
             if principal == "*" or not principal.startswith("arn:"):
                 raise ValueError(
                     f"principals: {principal!r} is not an IAM ARN; public access is not offered"
@@ -68,7 +68,6 @@ class HelmRepoBucket(Construct):
                 noncurrent_version_expiration_days=props.noncurrent_version_expiration_days,
                 kms_key_arn=props.kms_key_arn,
                 allow_force_destroy=props.allow_force_destroy,
-                omit_conditional_denies_for_emulator=props.omit_conditional_denies_for_emulator,
             ),
         )
         objects = f"{bucket.bucket_arn}/*"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import ITerraformDependable
+from cdktf import ITerraformDependable, Token
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import (
@@ -49,8 +49,11 @@ class IrsaServiceAccountProps:
     name: str
     # IAM role name (at most 64 characters), e.g. `<name_prefix>-otel-agent`.
     role_name: str
-    # ARN of the cluster's IAM OIDC provider; its issuer prefixes the trust condition keys.
+    # ARN of the cluster's IAM OIDC provider (e.g. `ClusterOidcProvider.arn`).
     oidc_provider_arn: str
+    # The provider's issuer URL; its host and path prefix the trust condition keys. Required
+    # when `oidc_provider_arn` is a reference; derived from a literal ARN otherwise.
+    oidc_issuer_url: str | None = None
     # Create the ServiceAccount here; False when a Helm chart creates it (pass it `name`).
     create_service_account: bool = True
     # Mount a Kubernetes API token into pods (IRSA does not need one; only API clients do).
@@ -69,19 +72,36 @@ class IrsaServiceAccountProps:
             raise ValueError(
                 f"role_name: {self.role_name!r} is not an IAM role name (1-64 of [\\w+=,.@-])"
             )
-        if not _OIDC_PROVIDER_ARN.match(self.oidc_provider_arn):
-            raise ValueError(
-                f"oidc_provider_arn: {self.oidc_provider_arn!r} is not an IAM OIDC provider ARN"
-                " (arn:aws:iam::ACCOUNT:oidc-provider/ISSUER)"
-            )
+        self._check_oidc_provider()
         if ROLE_ARN_ANNOTATION in (self.service_account_annotations or {}):
             raise ValueError(
                 f"service_account_annotations: {ROLE_ARN_ANNOTATION} is set by the construct"
             )
 
+    def _check_oidc_provider(self) -> None:
+        if self.oidc_issuer_url is not None and not self.oidc_issuer_url.startswith("https://"):
+            raise ValueError(f"oidc_issuer_url: {self.oidc_issuer_url!r} is not an https:// URL")
+        if Token.is_unresolved(self.oidc_provider_arn):
+            if self.oidc_issuer_url is None:
+                raise ValueError("oidc_issuer_url: required when oidc_provider_arn is a reference")
+            return
+        match = _OIDC_PROVIDER_ARN.match(self.oidc_provider_arn)
+        if match is None:
+            raise ValueError(
+                f"oidc_provider_arn: {self.oidc_provider_arn!r} is not an IAM OIDC provider ARN"
+                " (arn:aws:iam::ACCOUNT:oidc-provider/ISSUER)"
+            )
+        if self.oidc_issuer_url is not None and match.group("issuer") != self.oidc_issuer:
+            raise ValueError(
+                f"oidc_issuer_url: {self.oidc_issuer_url!r} is not the issuer of"
+                f" {self.oidc_provider_arn!r}"
+            )
+
     @property
     def oidc_issuer(self) -> str:
         """Issuer host and path (no scheme): the prefix of the `:sub` and `:aud` condition keys."""
+        if self.oidc_issuer_url is not None:
+            return self.oidc_issuer_url.removeprefix("https://").rstrip("/")
         match = _OIDC_PROVIDER_ARN.match(self.oidc_provider_arn)
         assert match is not None  # checked in __post_init__
         return match.group("issuer")

@@ -1,9 +1,10 @@
-"""OtelAgentRelease: the `charts/otel-agent` Helm release with its IRSA role and AppConfig grant.
+"""OtelAgentRelease: the `charts/otel-agent` Helm release, running as an IRSA role.
 
-The ServiceAccount and its role come from `IrsaServiceAccount` (one `(namespace, name)` pair),
-so the chart is told `serviceAccount.create=false` and the name. The role may only read the
-Coralogix key's AppConfig profile (`SecretAppConfig.grant_read`); the key itself is fetched by
-the chart's sidecar at run time and is in no value of this release.
+The role lives with the AWS resources (an `IrsaServiceAccount` without ServiceAccount, allowed
+only to read the Coralogix key's AppConfig profile through `SecretAppConfig.grant_read`); this
+release creates the ServiceAccount that role trusts, from the same `WorkloadIdentity`, and
+annotates it with the role's ARN. The key itself is fetched by the chart's sidecar at run time
+and is in no value of this release.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cdktf import TerraformProvider, Token
 from constructs import Construct
 
+from berth.naming import SecretAppConfigNames
 from berth_constructs.helm_chart import ChartSource, install_chart
-from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
-from berth_constructs.secret_app_config import SecretAppConfig
 
 # The chart in this repository; synth copies it in as a cdktf asset, so the JSON holds a path
 # relative to the stack's folder and no machine's path.
@@ -25,6 +26,7 @@ _CHART_DIR = Path(__file__).resolve().parents[1] / "charts" / "otel-agent"
 
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +45,7 @@ class ImageRef:
             raise ValueError("repository: required")
         if not self.tag or self.tag == "latest":
             raise ValueError(f"tag: {self.tag!r} is not a pinned tag")
-        if self.digest and not _DIGEST.match(self.digest):
+        if self.digest and not Token.is_unresolved(self.digest) and not _DIGEST.match(self.digest):
             raise ValueError(f"digest: {self.digest!r} is not sha256:<64 hex>")
 
     def values(self) -> dict[str, str]:
@@ -52,21 +54,20 @@ class ImageRef:
 
 @dataclass(frozen=True, kw_only=True)
 class OtelAgentReleaseProps:
-    # Where the Coralogix private key lives; the release's role gets read access to it only.
-    private_key: SecretAppConfig
-    # IAM role name of the agent's IRSA role, e.g. `<name_prefix>-otel-agent`.
-    role_name: str
-    # ARN of the cluster's IAM OIDC provider.
-    oidc_provider_arn: str
+    # Names of the Coralogix key's secret and its AppConfig resources (`berth.naming`); the
+    # sidecar asks AppConfig for them by name.
+    private_key: SecretAppConfigNames
+    # ARN of the IRSA role the agent runs as (it may only read that AppConfig profile).
+    role_arn: str
     # AWS region of the AppConfig application.
     region: str
     # Coralogix domain of the account, e.g. `eu2.coralogix.com`.
     coralogix_domain: str
-    # Namespace of the release and its ServiceAccount (must exist).
+    # Namespace of the release and its ServiceAccount (must exist: see WorkloadNamespace).
     namespace: str = "observability"
     # Helm release name.
     release_name: str = "otel-agent"
-    # ServiceAccount name (the IRSA trust condition names it).
+    # ServiceAccount name (the role's trust condition names it).
     service_account_name: str = "otel-agent"
     # Where the chart comes from; by default this repository's `charts/otel-agent`.
     chart: ChartSource = field(default_factory=lambda: ChartSource(path=_CHART_DIR))
@@ -80,18 +81,23 @@ class OtelAgentReleaseProps:
     # Collector and fetch sidecar images; None keeps the chart's pinned defaults.
     collector_image: ImageRef | None = None
     fetcher_image: ImageRef | None = None
+    # Helm provider of the cluster; None uses the stack's default helm provider.
+    provider: TerraformProvider | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not _DOMAIN.match(self.coralogix_domain):
             raise ValueError(f"coralogix_domain: {self.coralogix_domain!r} is not a domain name")
         if self.mode not in ("deployment", "daemonset"):
             raise ValueError(f"mode: {self.mode!r} must be deployment or daemonset")
+        if not Token.is_unresolved(self.role_arn) and not _ROLE_ARN.match(self.role_arn):
+            raise ValueError(f"role_arn: {self.role_arn!r} is not an IAM role ARN")
 
 
 def otel_agent_values(
     *,
     mode: str,
     service_account_name: str,
+    role_arn: str,
     region: str,
     application: str,
     environment: str,
@@ -106,8 +112,8 @@ def otel_agent_values(
     """The chart's values: where to fetch the key and who runs the pods; never the key itself."""
     values: dict[str, Any] = {
         "mode": mode,
-        # The ServiceAccount is IrsaServiceAccount's: the chart must not create a second one.
-        "serviceAccount": {"create": False, "name": service_account_name},
+        # The chart creates the ServiceAccount the role trusts, annotated with the role.
+        "serviceAccount": {"create": True, "name": service_account_name, "roleArn": role_arn},
         "appconfig": {
             "region": region,
             "application": application,
@@ -129,29 +135,20 @@ def otel_agent_values(
 
 
 class OtelAgentRelease(Construct):
-    """Outputs: `release_name`, `release_namespace`, `role_arn`, `service_account_name`."""
+    """Outputs: `release_name`, `release_namespace`, `service_account_name`."""
 
     def __init__(self, scope: Construct, id: str, props: OtelAgentReleaseProps) -> None:
         super().__init__(scope, id)
-        irsa = IrsaServiceAccount(
-            self,
-            "irsa",
-            IrsaServiceAccountProps(
-                namespace=props.namespace,
-                name=props.service_account_name,
-                role_name=props.role_name,
-                oidc_provider_arn=props.oidc_provider_arn,
-                create_service_account=True,
-            ),
-        )
-        props.private_key.grant_read(irsa)
         values = otel_agent_values(
             mode=props.mode,
-            service_account_name=irsa.service_account_name,
+            service_account_name=props.service_account_name,
+            role_arn=props.role_arn,
             region=props.region,
-            application=props.private_key.application_id,
-            environment=props.private_key.environment_id,
-            profile=props.private_key.configuration_profile_id,
+            # AppConfigData takes names as well as ids, so the release needs no lookup of them.
+            # https://docs.aws.amazon.com/appconfig/2019-10-09/APIReference/API_appconfigdata_StartConfigurationSession.html
+            application=props.private_key.application,
+            environment=props.private_key.environment,
+            profile=props.private_key.profile,
             coralogix_domain=props.coralogix_domain,
             json_key=props.json_key,
             coralogix_application_name=props.coralogix_application_name,
@@ -166,12 +163,8 @@ class OtelAgentRelease(Construct):
             release_name=props.release_name,
             namespace=props.namespace,
             values=values,
-            # The namespace must exist (see `namespace`).
-            create_namespace=False,
-            # The pods assume the role at start: role, grant and ServiceAccount come first.
-            depends_on=irsa.dependables(),
+            provider=props.provider,
         )
         self.release_name: str = release.name
         self.release_namespace: str = props.namespace
-        self.role_arn: str = irsa.role_arn
-        self.service_account_name: str = irsa.service_account_name
+        self.service_account_name: str = props.service_account_name

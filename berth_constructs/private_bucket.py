@@ -57,9 +57,6 @@ class PrivateBucketProps:
     kms_key_arn: str | None = None
     # Let `terraform destroy` remove a bucket that still holds objects (emulator and tests only).
     allow_force_destroy: bool = False
-    # Leave out conditional Deny statements (TLS only and the owner's). Only for the emulator:
-    # moto ignores conditions, so a conditional Deny there denies every request.
-    omit_conditional_denies_for_emulator: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.noncurrent_version_expiration_days <= 3650:
@@ -155,17 +152,12 @@ class PrivateBucket(Construct):
         self.policy: S3BucketPolicy | None = None
 
     def attach_policy(self, statements: Sequence[Statement] = ()) -> S3BucketPolicy:
-        """The bucket policy: TLS only, then `statements` (conditional Denies kept unless the
-        emulator flag is set). Call once."""
+        """The bucket policy: TLS only, then `statements`. Call once."""
         if self.policy is not None:
             raise ValueError("attach_policy: the bucket already has its policy")
-        denies_are_honoured = not self._props.omit_conditional_denies_for_emulator
-        kept = [
-            statement
-            for statement in (deny_insecure_transport(self.bucket_arn), *statements)
-            if denies_are_honoured or not (statement.effect == "Deny" and statement.conditions)
-        ]
-        document = policy_document(self, "policy-document", kept)
+        document = policy_document(
+            self, "policy-document", [deny_insecure_transport(self.bucket_arn), *statements]
+        )
         self.policy = S3BucketPolicy(
             self,
             "policy",

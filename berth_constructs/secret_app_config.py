@@ -1,8 +1,8 @@
 """SecretAppConfig: one secret in Secrets Manager, delivered to pods through AWS AppConfig.
 
 Two IAM hops, each as narrow as AWS allows:
-- AppConfig reads the secret with a retrieval role that only `appconfig.amazonaws.com` (from this
-  account) may assume, and that may only `GetSecretValue` this secret and decrypt with its key
+- AppConfig reads the secret with a retrieval role that only `appconfig.amazonaws.com` may
+  assume, and that may only `GetSecretValue` this secret and decrypt with its key
   through Secrets Manager;
 - a workload (`grant_read`) may only start a configuration session on this profile in this
   environment and fetch the latest configuration: it never touches Secrets Manager or KMS.
@@ -10,11 +10,6 @@ Two IAM hops, each as narrow as AWS allows:
 The value never appears in synthesized JSON, a saved plan or the state: it reaches Secrets
 Manager either through the write-only `secret_string_wo` fed from an ephemeral variable, or out
 of band with `berth secret put ENV NAME` (stdin), which also starts an AppConfig deployment.
-
-On the emulator (moto) set `create_appconfig_deployment=False`: the KMS key, the secret (and its
-write-only version), the retrieval role, the AppConfig application and the profile are applied;
-the AppConfig environment, deployment strategy and deployment are not (moto has none), so
-`grant_read` names the environment by name there and `berth secret put` skips the deployment.
 
 https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-creating-configuration-and-profile.html
 """
@@ -64,7 +59,7 @@ class SecretAppConfigProps:
     name_prefix: str
     # Berth environment name; also the AppConfig environment name.
     environment_name: str
-    # AWS account id (the retrieval role's aws:SourceAccount and the profile ARN).
+    # AWS account id (the profile ARN).
     account_id: str
     # AWS region (kms:ViaService and the profile ARN).
     region: str
@@ -73,9 +68,6 @@ class SecretAppConfigProps:
     value_source: ValueSource
     # What the secret holds, for humans reading the console.
     description: str = ""
-    # Create the AppConfig environment, deployment strategy and (for `ephemeral_variable`) a
-    # deployment; False only where AppConfig has no environments (the moto emulator).
-    create_appconfig_deployment: bool = True
     # Days a deleted secret stays recoverable (7-30).
     recovery_window_in_days: int = 30
     # Delete the secret at once on destroy (emulator and tests only).
@@ -102,9 +94,8 @@ class SecretAppConfigProps:
 
 class SecretAppConfig(Construct):
     """Outputs: `secret_arn`, `secret_name`, `kms_key_arn`, `retrieval_role_arn`,
-    `application_id`, `environment_id` (the name when no environment is created),
-    `configuration_profile_id`, `configuration_arn`, `deployment_strategy_id` (None when not
-    created), `value_variable_name` (None for `out_of_band`).
+    `application_id`, `environment_id`, `configuration_profile_id`, `configuration_arn`,
+    `deployment_strategy_id`, `value_variable_name` (None for `out_of_band`).
     """
 
     def __init__(self, scope: Construct, id: str, props: SecretAppConfigProps) -> None:
@@ -157,40 +148,35 @@ class SecretAppConfig(Construct):
             retrieval_role_arn=retrieval_role.arn,
         )
 
-        environment_id: str = names.environment
-        self.deployment_strategy_id: str | None = None
-        if props.create_appconfig_deployment:
-            environment = AppconfigEnvironment(
-                self, "environment", application_id=application.id, name=names.environment
-            )
-            environment_id = environment.environment_id
-            strategy = AppconfigDeploymentStrategy(
+        environment = AppconfigEnvironment(
+            self, "environment", application_id=application.id, name=names.environment
+        )
+        strategy = AppconfigDeploymentStrategy(
+            self,
+            "deployment-strategy",
+            name=names.deployment_strategy,
+            description="A rotated secret reaches every client at once",
+            deployment_duration_in_minutes=0,
+            final_bake_time_in_minutes=0,
+            growth_factor=100,
+            growth_type="LINEAR",
+            replicate_to="NONE",
+        )
+        if version is not None:
+            # For a Secrets Manager source the configuration version is the secret's VersionId;
+            # deploying a secret needs a customer-managed key.
+            # https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-deploying.html
+            AppconfigDeployment(
                 self,
-                "deployment-strategy",
-                name=names.deployment_strategy,
-                description="A rotated secret reaches every client at once",
-                deployment_duration_in_minutes=0,
-                final_bake_time_in_minutes=0,
-                growth_factor=100,
-                growth_type="LINEAR",
-                replicate_to="NONE",
+                "deployment",
+                application_id=application.id,
+                environment_id=environment.environment_id,
+                configuration_profile_id=profile.configuration_profile_id,
+                configuration_version=version.version_id,
+                deployment_strategy_id=strategy.id,
+                kms_key_identifier=key.arn,
+                description=f"Terraform deploys {names.secret}",
             )
-            self.deployment_strategy_id = strategy.id
-            if version is not None:
-                # For a Secrets Manager source the configuration version is the secret's
-                # VersionId; deploying a secret needs a customer-managed key.
-                # https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-deploying.html
-                AppconfigDeployment(
-                    self,
-                    "deployment",
-                    application_id=application.id,
-                    environment_id=environment_id,
-                    configuration_profile_id=profile.configuration_profile_id,
-                    configuration_version=version.version_id,
-                    deployment_strategy_id=strategy.id,
-                    kms_key_identifier=key.arn,
-                    description=f"Terraform deploys {names.secret}",
-                )
 
         self._names = names
         self.secret_arn: str = secret.arn
@@ -198,13 +184,13 @@ class SecretAppConfig(Construct):
         self.kms_key_arn: str = key.arn
         self.retrieval_role_arn: str = retrieval_role.arn
         self.application_id: str = application.id
-        self.environment_id: str = environment_id
+        self.environment_id: str = environment.environment_id
+        self.deployment_strategy_id: str = strategy.id
         self.configuration_profile_id: str = profile.configuration_profile_id
-        # Without an AppConfig environment (emulator) the ARN names the environment by name:
-        # it matches nothing in AWS, so it grants nothing more.
         self.configuration_arn: str = (
             f"arn:aws:appconfig:{props.region}:{props.account_id}:application/{application.id}"
-            f"/environment/{environment_id}/configuration/{profile.configuration_profile_id}"
+            f"/environment/{environment.environment_id}"
+            f"/configuration/{profile.configuration_profile_id}"
         )
 
     def _write_only_version(
@@ -255,14 +241,17 @@ class SecretAppConfig(Construct):
             self,
             "retrieval-trust-document",
             [
-                # aws:SourceAccount stops another account's AppConfig from using this role
-                # (confused deputy).
-                # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+                # The trust AppConfig itself writes for such roles: the service, no condition.
+                # https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-creating-configuration-and-profile-iam-role.html
+                # No AppConfig document says the service sends aws:SourceAccount or
+                # aws:SourceArn when it assumes the role, and a condition on a key it does not
+                # send fails closed (AppConfig could not read the secret). Naming this role in a
+                # profile needs iam:PassRole on it, which only this account's policies grant.
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html
                 Statement(
                     sid="AssumeFromAppConfig",
                     actions=["sts:AssumeRole"],
                     principals={"Service": ["appconfig.amazonaws.com"]},
-                    conditions=[Condition("StringEquals", "aws:SourceAccount", [props.account_id])],
                 )
             ],
         )

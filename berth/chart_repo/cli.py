@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 
 from berth import cli as berth_cli
+from berth.aws import add_credentials_arguments, environment_session, role_choice
 from berth.chart_repo.errors import ChartRepoError
 from berth.config import Environment, load_environment, load_environment_file
 from berth.helm_sdk import HelmError
@@ -28,6 +29,13 @@ def _environment(value: str) -> Environment:
     if value.endswith((".yaml", ".yml")):
         return load_environment_file(Path(value))
     return load_environment(value)
+
+
+def _client(env: Environment, args: argparse.Namespace) -> Any:
+    """An S3 client with the credentials the command was given (the deploy role by default)."""
+    from berth.chart_repo.store import s3_client
+
+    return _run(s3_client, env, environment_session(env, role_choice(env, args)))
 
 
 def _run(action: Any, *args: Any, **kwargs: Any) -> Any:
@@ -52,6 +60,7 @@ def _publish(args: argparse.Namespace) -> int:
         [Path(d) for d in args.chart_dirs] or None,
         force=args.force,
         skip_existing=args.skip_existing,
+        client=_client(env, args),
     )
     if summary.refused:
         raise berth_cli.BerthError(
@@ -64,14 +73,16 @@ def _publish(args: argparse.Namespace) -> int:
 def _reindex(args: argparse.Namespace) -> int:
     from berth.chart_repo.reindex import reindex_repo
 
-    _run(reindex_repo, _environment(args.env))
+    env = _environment(args.env)
+    _run(reindex_repo, env, client=_client(env, args))
     return EXIT_OK
 
 
 def _delete(args: argparse.Namespace) -> int:
     from berth.chart_repo.delete import delete_chart
 
-    _run(delete_chart, _environment(args.env), args.name, args.version)
+    env = _environment(args.env)
+    _run(delete_chart, env, args.name, args.version, client=_client(env, args))
     return EXIT_OK
 
 
@@ -80,7 +91,7 @@ def _verify(args: argparse.Namespace) -> int:
     from berth.chart_repo.verify import verify_store
 
     env = _environment(args.env)
-    store = _run(store_for, env)
+    store = _run(store_for, env, _client(env, args))
     problems = _run(verify_store, store, deep=args.deep)
     for problem in problems:
         print(problem)
@@ -98,6 +109,7 @@ def _add_env(parser: argparse.ArgumentParser) -> None:
         metavar="ENV",
         help="environment name (environments/ENV.yaml) or path to an environment .yaml file",
     )
+    add_credentials_arguments(parser)
 
 
 def register(subparsers: Any) -> None:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Callable
@@ -274,15 +273,11 @@ class ChartStore:
             raise ChartRepoError(self._describe(key, error)) from None
 
 
-def s3_client(env: Environment) -> Any:
-    """An S3 client for the environment's region (AWS_ENDPOINT_URL, when set, is honoured)."""
-    if env.emulator and not os.environ.get("AWS_ENDPOINT_URL"):
-        raise ChartRepoError(
-            f"environment {env.name!r} runs on the emulator: set AWS_ENDPOINT_URL to its endpoint"
-            " (`berth up` prints it)"
-        )
+def s3_client(env: Environment, session: boto3.Session | None = None) -> Any:
+    """An S3 client for the environment's region, from `session` (the `berth` command passes
+    the environment's credentials) or the ambient ones; AWS_ENDPOINT_URL, when set, is honoured."""
     config = Config(retries={"mode": "standard"}, max_pool_connections=_HEAD_WORKERS * 2)
-    return boto3.client("s3", region_name=env.region, config=config)
+    return (session or boto3.Session()).client("s3", region_name=env.region, config=config)
 
 
 def store_for(env: Environment, client: Any | None = None) -> ChartStore:

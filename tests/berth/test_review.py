@@ -1,8 +1,10 @@
-"""`berth review`: the reviewer's report, from a sample stack built with Berth's own constructs.
+"""`berth review`: the reviewer's report, from a sample environment built with Berth's constructs.
 
-The sample stack (helm repository bucket, s3proxy release, otel-agent release with its
-AppConfig-delivered secret) is synthesized once per module; the report is snapshot-tested
-(markdown and JSON) and its answers are asserted one by one.
+The sample environment is two stacks, as the real ones are: `uat` (helm repository bucket, the
+S3 proxy's bucket and role, the Coralogix key delivered through AppConfig with the agent's role)
+and `uat-workloads` (the s3proxy and otel-agent releases, their roles looked up by name). It is
+synthesized once per module; the report is snapshot-tested (markdown and JSON) and its answers
+are asserted one by one.
 """
 
 from __future__ import annotations
@@ -23,67 +25,89 @@ from berth_constructs.guards import add_guards
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
-PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"
-PUBLISHER = f"arn:aws:iam::{ACCOUNT}:role/berth-uat-chart-publisher"
 CHARTS = Path(__file__).resolve().parents[2] / "charts"
 
 
-@pytest.fixture(scope="module")
-def sample() -> tuple[dict[str, Any], list[str]]:
-    """The sample stack's JSON and the error annotations the synth guards left on it."""
+def _stack(app: cdktf.App, name: str) -> cdktf.TerraformStack:
     from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
-    from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
-    from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 
-    from berth_constructs.ecr_registry import ContainerImage
-    from berth_constructs.helm_chart import ChartSource
-    from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
-    from berth_constructs.otel_agent_release import (
-        ImageRef,
-        OtelAgentRelease,
-        OtelAgentReleaseProps,
-    )
-    from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
-    from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
-
-    app = cdktf.Testing.app()
-    stack = cdktf.TerraformStack(app, "uat")
+    stack = cdktf.TerraformStack(app, name)
     AwsProvider(
         stack,
         "aws",
         region=REGION,
         default_tags=[AwsProviderDefaultTags(tags={"Environment": "uat", "ManagedBy": "berth"})],
     )
-    KubernetesProvider(stack, "kubernetes", host="https://kubernetes.invalid")
-    HelmProvider(
-        stack, "helm", kubernetes=HelmProviderKubernetes(host="https://kubernetes.invalid")
+    # The guards run on the same stacks: Berth's constructs must keep their rules.
+    add_guards(stack, account_id=ACCOUNT)
+    return stack
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[list[dict[str, Any]], list[str]]:
+    """The sample stacks' JSON and the error annotations the synth guards left on them."""
+    from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
+
+    from berth.naming import secret_app_config_names
+    from berth_constructs.cluster_oidc_provider import (
+        ClusterOidcProvider,
+        ClusterOidcProviderProps,
     )
+    from berth_constructs.ecr_registry import ContainerImage
+    from berth_constructs.helm_chart import ChartSource
+    from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
+    from berth_constructs.irsa_service_account import (
+        IrsaServiceAccount,
+        IrsaServiceAccountProps,
+    )
+    from berth_constructs.lookups import existing_role_arn
+    from berth_constructs.otel_agent_release import (
+        ImageRef,
+        OtelAgentRelease,
+        OtelAgentReleaseProps,
+    )
+    from berth_constructs.s3_proxy_bucket import S3ProxyBucket, S3ProxyBucketProps
+    from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
+    from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
+
+    app = cdktf.Testing.app()
+    account = _stack(app, "uat")
+    provider = ClusterOidcProvider(
+        account, "cluster-oidc-provider", ClusterOidcProviderProps(issuer_url=f"https://{ISSUER}")
+    )
+
+    def irsa(namespace: str, name: str) -> IrsaServiceAccountProps:
+        return IrsaServiceAccountProps(
+            namespace=namespace,
+            name=name,
+            role_name=f"berth-uat-{name}",
+            oidc_provider_arn=provider.arn,
+            oidc_issuer_url=provider.issuer_url,
+            create_service_account=False,
+        )
+
     HelmRepoBucket(
-        stack,
+        account,
         "helm-repo",
         HelmRepoBucketProps(
             bucket_name="berth-uat-helm-charts",
-            publisher_principals=[PUBLISHER],
+            publisher_principals=[
+                existing_role_arn(account, "publisher", "berth-uat-chart-publisher")
+            ],
             reader_principals=[f"arn:aws:iam::{ACCOUNT}:root"],
         ),
     )
-    S3ProxyRelease(
-        stack,
-        "charts-proxy",
-        S3ProxyReleaseProps(
+    S3ProxyBucket(
+        account,
+        "s3proxy",
+        S3ProxyBucketProps(
             bucket_name="berth-uat-charts-site",
-            host="charts.uat.example.com",
-            image=ContainerImage(repository="berth/s3proxy", digest="sha256:" + "cd" * 32),
-            chart=ChartSource(path=CHARTS / "s3proxy"),
-            oidc_provider_arn=PROVIDER_ARN,
-            role_name="berth-uat-s3proxy",
-            htpasswd_secret_name="charts-htpasswd",
-            tls_secret_name="charts-uat-example-com-tls",
+            reader=irsa("s3proxy", "s3proxy"),
             index_document="index.yaml",
         ),
     )
     private_key = SecretAppConfig(
-        stack,
+        account,
         "coralogix-key",
         SecretAppConfigProps(
             name="coralogix-private-key",
@@ -94,44 +118,67 @@ def sample() -> tuple[dict[str, Any], list[str]]:
             value_source="out_of_band",
         ),
     )
+    private_key.grant_read(
+        IrsaServiceAccount(account, "otel-agent", irsa("observability", "otel-agent"))
+    )
+
+    workloads = _stack(app, "uat-workloads")
+    HelmProvider(
+        workloads, "helm", kubernetes=HelmProviderKubernetes(host="https://kubernetes.invalid")
+    )
+    S3ProxyRelease(
+        workloads,
+        "s3proxy",
+        S3ProxyReleaseProps(
+            bucket_name="berth-uat-charts-site",
+            bucket_region=REGION,
+            role_arn=existing_role_arn(workloads, "s3proxy-role", "berth-uat-s3proxy"),
+            host="charts.uat.example.com",
+            image=ContainerImage(repository="berth/s3proxy", digest="sha256:" + "cd" * 32),
+            chart=ChartSource(path=CHARTS / "s3proxy"),
+            htpasswd_secret_name="charts-htpasswd",
+            tls_secret_name="charts-uat-example-com-tls",
+            index_document="index.yaml",
+        ),
+    )
     OtelAgentRelease(
-        stack,
+        workloads,
         "otel-agent",
         OtelAgentReleaseProps(
-            private_key=private_key,
-            role_name="berth-uat-otel-agent",
-            oidc_provider_arn=PROVIDER_ARN,
+            private_key=secret_app_config_names("berth-uat", "uat", "coralogix-private-key"),
+            role_arn=existing_role_arn(workloads, "otel-agent-role", "berth-uat-otel-agent"),
             region=REGION,
             coralogix_domain="eu2.coralogix.com",
             fetcher_image=ImageRef(repository="berth/appconfig-fetch", tag="0.1.0"),
         ),
     )
-    # The guards run on the same stack: Berth's constructs must keep their rules.
-    add_guards(stack)
-    synthesized = dict(json.loads(cdktf.Testing.synth(stack)))
+    stacks = [dict(json.loads(cdktf.Testing.synth(stack))) for stack in (account, workloads)]
     errors = [
         str(entry.data)
+        for stack in (account, workloads)
         for construct in stack.node.find_all()
         for entry in construct.node.metadata
         if entry.type == "@cdktf/error"
     ]
-    return synthesized, errors
+    return stacks, errors
 
 
 @pytest.fixture(scope="module")
-def sample_stack(sample: tuple[dict[str, Any], list[str]]) -> dict[str, Any]:
+def sample_stacks(sample: tuple[list[dict[str, Any]], list[str]]) -> list[dict[str, Any]]:
     return sample[0]
 
 
-def test_berth_constructs_pass_the_synth_guards(sample: tuple[dict[str, Any], list[str]]) -> None:
-    stack, errors = sample
-    assert stack["resource"]["aws_s3_bucket"]
+def test_berth_constructs_pass_the_synth_guards(
+    sample: tuple[list[dict[str, Any]], list[str]],
+) -> None:
+    stacks, errors = sample
+    assert stacks[0]["resource"]["aws_s3_bucket"]
     assert errors == []
 
 
 @pytest.fixture(scope="module")
-def review(sample_stack: dict[str, Any]) -> dict[str, Any]:
-    return build_review("uat", sample_stack, None)
+def review(sample_stacks: list[dict[str, Any]]) -> dict[str, Any]:
+    return build_review("uat", sample_stacks, None)
 
 
 def _role(review: dict[str, Any], name: str) -> dict[str, Any]:
@@ -147,28 +194,32 @@ def test_json_snapshot(review: dict[str, Any], snapshot: SnapshotAssertion) -> N
     assert review == snapshot.use_extension(JSONSnapshotExtension)
 
 
-def test_report_is_deterministic(sample_stack: dict[str, Any], review: dict[str, Any]) -> None:
-    again = build_review("uat", json.loads(json.dumps(sample_stack)), None)
+def test_report_is_deterministic(
+    sample_stacks: list[dict[str, Any]], review: dict[str, Any]
+) -> None:
+    again = build_review("uat", json.loads(json.dumps(sample_stacks)), None)
     assert render_markdown(again) == render_markdown(review)
 
 
 def test_no_hashed_logical_id_or_raw_reference_reaches_the_reader(
-    sample_stack: dict[str, Any], review: dict[str, Any]
+    sample_stacks: list[dict[str, Any]], review: dict[str, Any]
 ) -> None:
     text = render_markdown(review)
     assert "${" not in text
     logical_ids = [
         logical_id
+        for stack in sample_stacks
         for section in ("resource", "data")
-        for blocks in sample_stack.get(section, {}).values()
+        for blocks in stack.get(section, {}).values()
         for logical_id in blocks
+        if "_" in logical_id  # hashed ids; plain ids such as `publisher` are words
     ]
     assert logical_ids and not [lid for lid in logical_ids if lid in text]
 
 
 def test_irsa_role_says_which_service_account_may_assume_it(review: dict[str, Any]) -> None:
     (trust,) = _role(review, "berth-uat-s3proxy")["trust"]
-    assert trust["principals"] == [f"Federated {PROVIDER_ARN}"]
+    assert trust["principals"] == [f"Federated oidc-provider:https://{ISSUER} (looked up)"]
     assert (
         f"StringEquals {ISSUER}:sub = system:serviceaccount:s3proxy:s3proxy" in trust["conditions"]
     )
@@ -187,7 +238,7 @@ def test_bucket_lists_who_reads_and_who_writes(review: dict[str, Any]) -> None:
     (bucket,) = [b for b in review["buckets"] if b["bucket"] == "bucket:berth-uat-helm-charts"]
     writers = {g["principal"] for g in bucket["access"] if "write" in g["access"]}
     readers = {g["principal"] for g in bucket["access"] if "read" in g["access"]}
-    assert writers == {f"AWS {PUBLISHER}"}
+    assert writers == {"AWS role:berth-uat-chart-publisher (looked up)"}
     assert f"AWS arn:aws:iam::{ACCOUNT}:root" in readers
     assert bucket["public_access_block"] == "all four settings on"
     assert {d["sid"] for d in bucket["denies"]} >= {"DenyInsecureTransport"}
@@ -209,7 +260,9 @@ def test_entry_points_show_host_tls_and_auth(review: dict[str, Any]) -> None:
     assert ingress["hosts"] == ["charts.uat.example.com"]
     assert ingress["tls"] == "certificate from Secret charts-uat-example-com-tls"
     assert proxy["auth"] == "basic auth, htpasswd from Secret charts-htpasswd"
-    assert proxy["aws_role"] == "role:berth-uat-s3proxy"
+    # The release's role is looked up by name: the same name as the account stack's role.
+    assert proxy["aws_role"] == "role:berth-uat-s3proxy (looked up)"
+    assert _role(review, "berth-uat-s3proxy")
 
 
 def test_checkov_section_lists_each_suppression_with_its_reason() -> None:
@@ -234,14 +287,21 @@ def test_checkov_section_lists_each_suppression_with_its_reason() -> None:
     assert "| terraform_json | 1 | 0 | 0 | 1 |" in text
 
 
-def test_real_environment_reviews_cover_every_bucket_and_role(
+def test_real_environment_reviews_cover_every_bucket_role_and_release(
     synthesized: dict[str, dict[str, Any]],
 ) -> None:
-    for name, stack in synthesized.items():
-        review = build_review(name, stack, None)
-        resources = stack.get("resource", {})
-        assert len(review["buckets"]) == len(resources.get("aws_s3_bucket", {})), name
-        assert len(review["roles"]) == len(resources.get("aws_iam_role", {})), name
+    for name in ("local", "uat", "prod"):
+        stacks = [tf for stack, tf in synthesized.items() if stack.split("-")[0] == name]
+        review = build_review(name, stacks, None)
+
+        def count(kind: str) -> int:
+            return sum(len(tf.get("resource", {}).get(kind, {})) for tf in stacks)  # noqa: B023
+
+        assert len(review["buckets"]) == count("aws_s3_bucket"), name
+        assert len(review["roles"]) == count("aws_iam_role"), name
+        assert len(review["helm_releases"]) == count("helm_release"), name
+        for release in review["helm_releases"]:
+            assert release["aws_role"].startswith("role:berth-"), release
 
 
 def test_write_review_writes_markdown_and_json(review: dict[str, Any], tmp_path: Path) -> None:
@@ -250,11 +310,44 @@ def test_write_review_writes_markdown_and_json(review: dict[str, Any], tmp_path:
     assert json.loads(data.read_text()) == review
 
 
-def test_release_role_found_through_the_terraform_service_account(review: dict[str, Any]) -> None:
-    # otel-agent's chart does not create its ServiceAccount: IrsaServiceAccount does, annotated.
+def test_release_role_comes_from_the_charts_service_account_annotation(
+    review: dict[str, Any],
+) -> None:
     (agent,) = [r for r in review["helm_releases"] if r["release"] == "otel-agent"]
-    assert agent["aws_role"] == "role:berth-uat-otel-agent"
+    assert agent["aws_role"] == "role:berth-uat-otel-agent (looked up)"
     assert agent["chart"] == "local chart (asset otel-agent/chart)"
+
+
+def test_release_role_found_through_a_terraform_service_account() -> None:
+    # A chart told not to create its ServiceAccount: the role is the one Terraform annotated.
+    stack = {
+        "resource": {
+            "aws_iam_role": {"r_0A1B2C3D": {"name": "agent", "assume_role_policy": "{}"}},
+            "kubernetes_service_account_v1": {
+                "sa_0A1B2C3D": {
+                    "metadata": [
+                        {
+                            "name": "agent",
+                            "namespace": "tools",
+                            "annotations": {
+                                "eks.amazonaws.com/role-arn": "${aws_iam_role.r_0A1B2C3D.arn}"
+                            },
+                        }
+                    ]
+                }
+            },
+            "helm_release": {
+                "agent_0A1B2C3D": {
+                    "name": "agent",
+                    "chart": "agent",
+                    "namespace": "tools",
+                    "values": ["serviceAccount:\n  create: false\n  name: agent\n"],
+                }
+            },
+        }
+    }
+    (release,) = build_review("odd", stack, None)["helm_releases"]
+    assert release["aws_role"] == "role:agent"
 
 
 def test_cli_unknown_environment_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,8 +1,8 @@
-"""`berth secret put ENV NAME` against the session's moto server, as a real child process.
+"""`berth secret put ENV NAME` against the session's emulator, as a real child process.
 
 The value goes in on stdin only; it must reach Secrets Manager and never show up in what the
-command prints. AppConfig deployments are not emulated by moto, so the deployment step is
-checked with botocore's Stubber (AWS's side stubbed, our lookup and request real).
+command prints; its new version is then deployed through AppConfig (the emulator has AppConfig
+environments, strategies and deployments: berth/emulator).
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
+from berth.appconfig import rollout
 from berth.cli import BerthError
 from berth.commands_secret import read_value, start_deployment
 from berth.local import EMULATOR_CREDENTIALS
@@ -44,12 +45,36 @@ def environments_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def secret(aws_session: boto3.Session) -> str:
-    """The secret as SecretAppConfig creates it: empty, encrypted with its own KMS key."""
+def secret(aws_session: boto3.Session) -> Iterator[str]:
+    """The secret and its AppConfig resources as SecretAppConfig creates them: the secret empty
+    and encrypted with its own KMS key, an application, environment, profile and strategy."""
     key_id = aws_session.client("kms").create_key()["KeyMetadata"]["Arn"]
     client = aws_session.client("secretsmanager")
     client.create_secret(Name=NAMES.secret, KmsKeyId=key_id)
+    appconfig = aws_session.client("appconfig")
+    app = appconfig.create_application(Name=NAMES.application)["Id"]
+    environment = appconfig.create_environment(ApplicationId=app, Name=NAMES.environment)["Id"]
+    profile = appconfig.create_configuration_profile(
+        ApplicationId=app,
+        Name=NAMES.profile,
+        LocationUri=f"secretsmanager://{NAMES.secret}",
+        RetrievalRoleArn=f"arn:aws:iam::123456789012:role/{NAMES.retrieval_role}",
+        Type="AWS.Freeform",
+    )["Id"]
+    appconfig.create_deployment_strategy(
+        Name=NAMES.deployment_strategy,
+        DeploymentDurationInMinutes=0,
+        FinalBakeTimeInMinutes=0,
+        GrowthFactor=100,
+        ReplicateTo="NONE",
+    )
     yield NAMES.secret
+    for strategy in appconfig.list_deployment_strategies()["Items"]:
+        if strategy["Name"] == NAMES.deployment_strategy:
+            appconfig.delete_deployment_strategy(DeploymentStrategyId=strategy["Id"])
+    appconfig.delete_configuration_profile(ApplicationId=app, ConfigurationProfileId=profile)
+    appconfig.delete_environment(ApplicationId=app, EnvironmentId=environment)
+    appconfig.delete_application(ApplicationId=app)
     client.delete_secret(SecretId=NAMES.secret, ForceDeleteWithoutRecovery=True)
 
 
@@ -91,7 +116,10 @@ def test_put_stores_the_value_from_stdin_and_never_prints_it(
     stored = aws_session.client("secretsmanager").get_secret_value(SecretId=secret)
     assert stored["SecretString"] == canary  # one trailing newline removed, nothing else
     assert stored["VersionId"] in result.stdout
-    assert "emulator has no AppConfig" in result.stdout
+    # The emulator has AppConfig environments: the new version is deployed at once.
+    assert f"started AppConfig deployment #1 of {NAMES.application}/local" in result.stdout
+    served = rollout(aws_session.client("appconfig"), aws_session.client("secretsmanager"), NAMES)
+    assert served.current_version == stored["VersionId"] and served.deployed
     assert canary not in result.stdout and canary not in result.stderr
 
 
@@ -178,54 +206,17 @@ def test_from_tty_prompts_without_echo() -> None:
     assert prompts == ["Secret value (not echoed): "]
 
 
-def _stubbed_appconfig(strategies: list[dict[str, str]]) -> tuple[Any, Stubber]:
-    client = boto3.client(
-        "appconfig", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    stubber = Stubber(client)
-    app = {"Id": "app1234", "Name": NAMES.application}
-    stubber.add_response("list_applications", {"Items": [{"Id": "other12", "Name": "x"}, app]})
-    stubber.add_response(
-        "list_environments",
-        {"Items": [{"Id": "env1234", "Name": NAMES.environment}]},
-        {"ApplicationId": "app1234"},
-    )
-    stubber.add_response(
-        "list_configuration_profiles",
-        {"Items": [{"Id": "prof123", "Name": NAMES.profile}]},
-        {"ApplicationId": "app1234"},
-    )
-    stubber.add_response("list_deployment_strategies", {"Items": strategies})
-    return client, stubber
-
-
-def test_deployment_deploys_the_new_secret_version_with_the_kms_key() -> None:
-    client, stubber = _stubbed_appconfig([{"Id": "strat12", "Name": NAMES.deployment_strategy}])
-    key = "arn:aws:kms:eu-west-1:123456789012:key/abc"
-    stubber.add_response(
-        "start_deployment",
-        {"DeploymentNumber": 7},
-        {
-            "ApplicationId": "app1234",
-            "EnvironmentId": "env1234",
-            "DeploymentStrategyId": "strat12",
-            "ConfigurationProfileId": "prof123",
-            "ConfigurationVersion": "version-uuid",
-            "KmsKeyIdentifier": key,
-            "Description": f"berth secret put: {NAMES.secret} version version-uuid",
-        },
-    )
-    with stubber:
-        assert start_deployment(client, NAMES, "version-uuid", key) == 7
-    stubber.assert_no_pending_responses()
-
-
-def test_deployment_names_what_is_missing() -> None:
-    client, stubber = _stubbed_appconfig([])
-    with stubber, pytest.raises(BerthError, match="deployment strategy 'berth-put-coralogix"):
-        start_deployment(client, NAMES, "v", "arn:aws:kms:eu-west-1:123456789012:key/abc")
-
-
-def test_deployment_needs_a_customer_managed_key() -> None:
-    with pytest.raises(BerthError, match="has no customer-managed KMS key; AppConfig needs one"):
-        start_deployment(object(), NAMES, "v", None)
+def test_deployment_names_what_is_missing(secret: str, aws_session: boto3.Session) -> None:
+    appconfig_client = aws_session.client("appconfig")
+    (strategy,) = [
+        item["Id"]
+        for item in appconfig_client.list_deployment_strategies()["Items"]
+        if item["Name"] == NAMES.deployment_strategy
+    ]
+    appconfig_client.delete_deployment_strategy(DeploymentStrategyId=strategy)
+    version = aws_session.client("secretsmanager").put_secret_value(
+        SecretId=secret, SecretString="x"
+    )["VersionId"]
+    key = aws_session.client("secretsmanager").describe_secret(SecretId=secret)["KmsKeyId"]
+    with pytest.raises(BerthError, match="deployment strategy 'berth-put-coralogix"):
+        start_deployment(appconfig_client, NAMES, version, key)

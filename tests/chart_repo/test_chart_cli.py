@@ -118,7 +118,8 @@ def test_emulator_environment_needs_an_endpoint(
     code, _, err = _run(capsys, "charts", "verify", "--env", str(env_file))
 
     assert code == 1
-    assert "runs on the emulator: set AWS_ENDPOINT_URL" in err
+    assert "lives in the emulator: run `berth emulator`" in err
+    assert "AWS_ENDPOINT_URL is not set" in err
 
 
 def test_python_dash_m_berth_publishes(

@@ -43,8 +43,13 @@ def test_a_valid_file_loads_with_derived_names(tmp_path: Path) -> None:
     environment = load_environment_file(write(tmp_path, "uat", VALID))
     assert environment.name == "uat"
     assert environment.helm_repo_bucket_name == "berth-uat-helm-charts"
-    assert environment.state_key == "berth/uat.tfstate"
+    assert environment.state_key("uat-cluster") == "berth/uat-cluster.tfstate"
     assert environment.default_tags["Environment"] == "uat"
+    # Without a cluster the environment is one stack; with one, three.
+    assert environment.stack_names == ("uat",)
+    cluster = {"name": "c", "oidc_issuer_url": "https://oidc.eks.eu-west-1.amazonaws.com/id/A"}
+    with_cluster = load_environment_file(write(tmp_path, "uat", with_changes(cluster=cluster)))
+    assert with_cluster.stack_names == ("uat", "uat-cluster", "uat-workloads")
 
 
 @pytest.mark.parametrize(
@@ -57,7 +62,35 @@ def test_a_valid_file_loads_with_derived_names(tmp_path: Path) -> None:
         (with_changes(helm_repo=None), "helm_repo: Field required"),
         (
             with_changes(helm_repo={"publisher_principals": []}),
-            "helm_repo.publisher_principals: List should have at least 1 item",
+            "helm_repo.publisher_principals: name at least one publisher, or add a `ci` block",
+        ),
+        (
+            with_changes(
+                ci={"repository": "acme/berth"},
+                helm_repo={
+                    "publisher_principals": [
+                        "arn:aws:iam::111111111111:role/berth-uat-chart-publisher"
+                    ]
+                },
+            ),
+            "helm_repo.publisher_principals: arn:aws:iam::111111111111:role/berth-uat-chart"
+            "-publisher is the CI role this environment's stack creates (ci); remove it",
+        ),
+        (
+            with_changes(images={}),
+            "images.push_principals: name at least one pusher, or add a `ci` block",
+        ),
+        (
+            with_changes(
+                state_backend={"bucket": "state-bucket", "region": "eu-west-1", "key": "x"}
+            ),
+            "state_backend.key: unknown field",
+        ),
+        (
+            with_changes(
+                observability={"coralogix_domain": "coralogix.com", "namespace": "kube-system"}
+            ),
+            "observability.namespace: 'kube-system' belongs to Kubernetes",
         ),
         (
             with_changes(helm_repo={"publisher_principals": ["*"]}),
@@ -115,12 +148,43 @@ def test_an_invalid_file_names_the_file_and_the_field(
     assert expected in str(raised.value)
 
 
-def test_the_oidc_provider_arn_is_derived_once_from_the_issuer(tmp_path: Path) -> None:
+def test_the_oidc_issuer_prefix_is_derived_once_from_the_issuer(tmp_path: Path) -> None:
     cluster = {"name": "c", "oidc_issuer_url": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC/"}
     environment = load_environment_file(write(tmp_path, "uat", with_changes(cluster=cluster)))
-    assert environment.oidc_provider_arn == (
-        "arn:aws:iam::111111111111:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
-    )
+    assert environment.cluster is not None
+    assert environment.cluster.oidc_issuer_host_path == "oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+    assert environment.cluster.oidc_provider == "lookup"
+
+
+def test_proxy_content_is_found_relative_to_the_file_and_must_hold_the_index(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "index.html").write_text("<h1>hi</h1>")
+    proxy = {
+        "host": "files.example.com",
+        "htpasswd_secret_name": "htpasswd",
+        "allow_self_signed_tls": True,
+        "index_document": "index.html",
+        "content_dir": "content",
+    }
+    cluster = {"name": "c", "oidc_issuer_url": "https://oidc.eks.eu-west-1.amazonaws.com/id/A"}
+    images = {"push_principals": ["arn:aws:iam::111111111111:role/ci"]}
+    document = with_changes(cluster=cluster, images=images, s3_proxy=proxy)
+    environment = load_environment_file(write(tmp_path, "uat", document))
+    assert environment.s3_proxy is not None
+    assert environment.s3_proxy.content_dir == (tmp_path / "content").resolve()
+
+    missing = write(tmp_path, "uat", {**document, "s3_proxy": {**proxy, "content_dir": "nope"}})
+    with pytest.raises(
+        ConfigError, match=r"uat\.yaml: s3_proxy\.content_dir: .*nope is not a folder"
+    ):
+        load_environment_file(missing)
+    no_index = {**proxy, "index_document": "start.html"}
+    with pytest.raises(
+        ConfigError, match=r"index_document: 'start\.html' is not a file of content_dir"
+    ):
+        load_environment_file(write(tmp_path, "uat", {**document, "s3_proxy": no_index}))
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """CiIdentities security properties, asserted on the synthesized JSON of a minimal stack.
 
-One stack, synthesized once, holds two instances:
-- `strict`: creates the OIDC provider, literal ARNs, a KMS-encrypted state bucket, defaults;
-- `flagged`: an existing provider, bucket/key ARNs as tokens (as the stack passes them from
-  HelmRepoBucket), a wildcard publisher subject (flag set) and deploy session tags.
+One stack, synthesized once, holds three instances:
+- `strict`: creates the OIDC provider, literal ARNs, an image publisher, defaults;
+- `flagged`: an existing provider (looked up), bucket/key/repository ARNs as tokens (as the
+  stack passes them), a wildcard publisher subject (flag set) and deploy session tags;
+- `bare`: no deploy role (so no deployer) and no image publisher.
 Each test fails if the construct loosens the property it names.
 """
 
@@ -15,35 +16,33 @@ from typing import Any
 import cdktf
 import pytest
 
-from berth_constructs.ci_identities import CiIdentities, CiIdentitiesProps
-from tests.support.tfjson import policy_statements, principals, resources, statement
+from berth_constructs.ci_identities import IMAGE_PUSH_ACTIONS, CiIdentities, CiIdentitiesProps
+from tests.support.tfjson import data_sources, policy_statements, principals, resources, statement
 
 ISSUER = "token.actions.githubusercontent.com"
 EXISTING_PROVIDER_ARN = f"arn:aws:iam::222222222222:oidc-provider/{ISSUER}"
 BUCKET_ARN = "arn:aws:s3:::berth-uat-helm-charts"
 KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/0d1f2e3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
-STATE_KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
+REPOSITORY_ARNS = [
+    "arn:aws:ecr:eu-west-1:111111111111:repository/berth-uat/s3proxy",
+    "arn:aws:ecr:eu-west-1:111111111111:repository/berth-uat/appconfig-fetch",
+]
 DEPLOY_ROLE_ARN = "arn:aws:iam::111111111111:role/berth-uat-deploy"
 PROD_DEPLOY_ROLE_ARN = "arn:aws:iam::222222222222:role/berth-prod-deploy"
-STATE_BUCKET = "berth-terraform-state-111111111111"
-CLUSTER_STATE_ARN = f"arn:aws:s3:::{STATE_BUCKET}/eks/uat.tfstate"
 
 VALID_PROPS: dict[str, Any] = {
     "repository": "acme/berth",
     "environment_name": "uat",
     "name_prefix": "berth-uat",
     "region": "eu-west-1",
-    "helm_repo_bucket_arn": BUCKET_ARN,
-    "helm_repo_kms_key_arn": KEY_ARN,
     "deploy_role_arn": DEPLOY_ROLE_ARN,
-    "state_bucket": STATE_BUCKET,
-    "state_key": "berth/uat.tfstate",
     "create_oidc_provider": True,
 }
 
 
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
+    from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
     from cdktf_cdktf_provider_aws.kms_key import KmsKey
     from cdktf_cdktf_provider_aws.provider import AwsProvider
     from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
@@ -51,18 +50,15 @@ def stack() -> dict[str, Any]:
     app = cdktf.Testing.app()
     stack = cdktf.TerraformStack(app, "test")
     AwsProvider(stack, "aws", region="eu-west-1")
-    CiIdentities(
-        stack,
-        "strict",
-        CiIdentitiesProps(
-            **VALID_PROPS,
-            state_kms_key_arn=STATE_KEY_ARN,
-            readable_state_object_arns=[CLUSTER_STATE_ARN],
-        ),
+    strict = CiIdentities(
+        stack, "strict", CiIdentitiesProps(**VALID_PROPS, create_image_publisher=True)
     )
+    strict.grant_chart_publish(BUCKET_ARN, KEY_ARN)
+    strict.grant_image_push(REPOSITORY_ARNS)
     charts = S3Bucket(stack, "charts", bucket="berth-prod-helm-charts")
     key = KmsKey(stack, "charts-key", description="charts")
-    CiIdentities(
+    repository = EcrRepository(stack, "repository", name="berth-prod/s3proxy")
+    flagged = CiIdentities(
         stack,
         "flagged",
         CiIdentitiesProps(
@@ -70,17 +66,28 @@ def stack() -> dict[str, Any]:
             environment_name="prod",
             name_prefix="berth-prod",
             region="eu-west-1",
-            helm_repo_bucket_arn=charts.arn,
-            helm_repo_kms_key_arn=key.arn,
             deploy_role_arn=PROD_DEPLOY_ROLE_ARN,
-            state_bucket="berth-terraform-state-222222222222",
-            state_key="berth/prod.tfstate",
+            create_image_publisher=True,
             oidc_provider_arn=EXISTING_PROVIDER_ARN,
             publisher_subject="ref:refs/heads/release/*",
             allow_wildcard_subjects=True,
             enable_deploy_session_tags=True,
         ),
     )
+    flagged.grant_chart_publish(charts.arn, key.arn)
+    flagged.grant_image_push([repository.arn])
+    bare = CiIdentities(
+        stack,
+        "bare",
+        CiIdentitiesProps(
+            repository="acme/berth",
+            environment_name="local",
+            name_prefix="berth-local",
+            region="eu-west-1",
+            create_oidc_provider=True,
+        ),
+    )
+    bare.grant_chart_publish(BUCKET_ARN, KEY_ARN)
     return dict(json.loads(cdktf.Testing.synth(stack)))
 
 
@@ -115,6 +122,7 @@ def _conditions(stmt: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
     ("role_name", "subject"),
     [
         ("berth-uat-chart-publisher", "repo:acme/berth:ref:refs/heads/main"),
+        ("berth-uat-image-publisher", "repo:acme/berth:ref:refs/heads/main"),
         ("berth-uat-deployer", "repo:acme/berth:environment:uat"),
         ("berth-prod-deployer", "repo:acme/berth:environment:prod"),
     ],
@@ -127,7 +135,13 @@ def test_trust_pins_sub_to_one_repository_and_ref_with_string_equals(
 
 
 @pytest.mark.parametrize(
-    "role_name", ["berth-uat-chart-publisher", "berth-uat-deployer", "berth-prod-deployer"]
+    "role_name",
+    [
+        "berth-uat-chart-publisher",
+        "berth-uat-image-publisher",
+        "berth-uat-deployer",
+        "berth-prod-deployer",
+    ],
 )
 def test_trust_checks_the_sts_audience(stack: dict[str, Any], role_name: str) -> None:
     conditions = _conditions(_trust(stack, role_name))
@@ -135,7 +149,9 @@ def test_trust_checks_the_sts_audience(stack: dict[str, Any], role_name: str) ->
     assert set(conditions) == {f"{ISSUER}:sub", f"{ISSUER}:aud"}
 
 
-@pytest.mark.parametrize("role_name", ["berth-uat-chart-publisher", "berth-uat-deployer"])
+@pytest.mark.parametrize(
+    "role_name", ["berth-uat-chart-publisher", "berth-uat-image-publisher", "berth-uat-deployer"]
+)
 def test_trust_federates_only_the_created_oidc_provider_with_web_identity(
     stack: dict[str, Any], role_name: str
 ) -> None:
@@ -143,25 +159,34 @@ def test_trust_federates_only_the_created_oidc_provider_with_web_identity(
     assert trust["effect"] == "Allow"
     assert trust["actions"] == ["sts:AssumeRoleWithWebIdentity"]
     assert principals(trust, "AWS") == []
-    (provider_key,) = stack["resource"]["aws_iam_openid_connect_provider"]
+    (provider_key,) = [
+        key for key in stack["resource"]["aws_iam_openid_connect_provider"] if "strict" in key
+    ]
     assert principals(trust, "Federated") == [
         f"${{aws_iam_openid_connect_provider.{provider_key}.arn}}"
     ]
 
 
-def test_trust_federates_the_given_provider_when_not_creating_one(stack: dict[str, Any]) -> None:
-    for role_name in ("berth-prod-chart-publisher", "berth-prod-deployer"):
-        assert principals(_trust(stack, role_name), "Federated") == [EXISTING_PROVIDER_ARN]
-
-
-def test_oidc_provider_is_github_with_the_sts_audience_and_created_once(
+def test_an_existing_provider_is_looked_up_so_planning_stops_without_it(
     stack: dict[str, Any],
 ) -> None:
-    (provider,) = resources(stack, "aws_iam_openid_connect_provider")
-    assert provider["url"] == "https://token.actions.githubusercontent.com"
-    assert provider["client_id_list"] == ["sts.amazonaws.com"]
-    # AWS validates GitHub's certificate against its trusted CAs: no pinned thumbprint to rot.
-    assert "thumbprint_list" not in provider
+    (key, lookup), *others = data_sources(stack, "aws_iam_openid_connect_provider").items()
+    assert others == []
+    assert lookup["arn"] == EXISTING_PROVIDER_ARN
+    for role_name in ("berth-prod-chart-publisher", "berth-prod-deployer"):
+        assert principals(_trust(stack, role_name), "Federated") == [
+            f"${{data.aws_iam_openid_connect_provider.{key}.arn}}"
+        ]
+
+
+def test_oidc_provider_is_github_with_the_sts_audience(stack: dict[str, Any]) -> None:
+    providers = resources(stack, "aws_iam_openid_connect_provider")
+    assert len(providers) == 2  # strict and bare create one each; flagged looks one up
+    for provider in providers:
+        assert provider["url"] == "https://token.actions.githubusercontent.com"
+        assert provider["client_id_list"] == ["sts.amazonaws.com"]
+        # AWS validates GitHub's certificate against its trusted CAs: no thumbprint to rot.
+        assert "thumbprint_list" not in provider
 
 
 def test_wildcard_subject_uses_string_like_only_when_flagged(stack: dict[str, Any]) -> None:
@@ -216,47 +241,53 @@ def test_deploy_session_tags_only_when_enabled(stack: dict[str, Any]) -> None:
     assert assume["resources"] == [PROD_DEPLOY_ROLE_ARN]
 
 
-def test_deployer_reads_and_writes_only_its_state_and_lock_objects(stack: dict[str, Any]) -> None:
-    statements = _permissions(stack, "berth-uat-deployer")
-    state = f"arn:aws:s3:::{STATE_BUCKET}/berth/uat.tfstate"
-    read_write = statement(statements, "ReadWriteState")
-    assert sorted(read_write["actions"]) == ["s3:GetObject", "s3:PutObject"]
-    assert read_write["resources"] == [state]
-    lock = statement(statements, "LockState")
-    assert sorted(lock["actions"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-    assert lock["resources"] == [f"{state}.tflock"]
-    # The state object itself can be overwritten (versioned bucket) but never deleted.
-    deleters = [s for s in statements if "s3:DeleteObject" in s["actions"]]
-    assert deleters == [lock]
+def test_deployer_does_nothing_but_assume_the_deploy_role(stack: dict[str, Any]) -> None:
+    # State access goes through the deploy role too (the backend's assume_role), so the
+    # deployer itself holds no S3 or KMS permission.
+    for role_name in ("berth-uat-deployer", "berth-prod-deployer"):
+        assert [s["sid"] for s in _permissions(stack, role_name)] == ["AssumeDeployRole"]
 
 
-def test_deployer_lists_only_its_state_key(stack: dict[str, Any]) -> None:
-    listing = statement(_permissions(stack, "berth-uat-deployer"), "ListStateKey")
-    assert listing["actions"] == ["s3:ListBucket"]
-    assert listing["resources"] == [f"arn:aws:s3:::{STATE_BUCKET}"]
-    assert _conditions(listing) == {"s3:prefix": ("StringEquals", ["berth/uat.tfstate"])}
+def test_image_publisher_pushes_only_to_the_given_repositories(stack: dict[str, Any]) -> None:
+    statements = _permissions(stack, "berth-uat-image-publisher")
+    assert [s["sid"] for s in statements] == ["LogInToTheRegistry", "PushImages"]
+    push = statement(statements, "PushImages")
+    assert push["actions"] == list(IMAGE_PUSH_ACTIONS)
+    assert push["resources"] == REPOSITORY_ARNS
+    for admin in ("ecr:DeleteRepository", "ecr:SetRepositoryPolicy", "ecr:BatchDeleteImage"):
+        assert admin not in push["actions"]
 
 
-def test_deployer_only_reads_other_states_it_was_given(stack: dict[str, Any]) -> None:
-    read = statement(_permissions(stack, "berth-uat-deployer"), "ReadOtherStates")
-    assert read["actions"] == ["s3:GetObject"]
-    assert read["resources"] == [CLUSTER_STATE_ARN]
-    prod = _permissions(stack, "berth-prod-deployer")
-    assert "ReadOtherStates" not in [s["sid"] for s in prod]
+def test_image_publisher_logs_in_with_the_one_action_aws_cannot_scope(
+    stack: dict[str, Any],
+) -> None:
+    login = statement(_permissions(stack, "berth-uat-image-publisher"), "LogInToTheRegistry")
+    assert login["actions"] == ["ecr:GetAuthorizationToken"]
+    assert login["resources"] == ["*"]
 
 
-def test_deployer_uses_the_state_key_through_s3_only_when_given(stack: dict[str, Any]) -> None:
-    uat = _permissions(stack, "berth-uat-deployer")
-    key = statement(uat, "UseStateKey")
-    assert key["resources"] == [STATE_KEY_ARN]
-    assert _conditions(key) == {"kms:ViaService": ("StringEquals", ["s3.eu-west-1.amazonaws.com"])}
-    prod = _permissions(stack, "berth-prod-deployer")
-    assert [s["sid"] for s in prod] == [
-        "AssumeDeployRole",
-        "ListStateKey",
-        "ReadWriteState",
-        "LockState",
-    ]
+def test_without_a_deploy_role_or_images_there_is_no_deployer_or_image_publisher(
+    stack: dict[str, Any],
+) -> None:
+    names = {r["name"] for r in resources(stack, "aws_iam_role")}
+    assert "berth-local-chart-publisher" in names
+    assert "berth-local-deployer" not in names
+    assert "berth-local-image-publisher" not in names
+
+
+def test_grants_are_given_once_and_only_to_roles_that_exist() -> None:
+    app = cdktf.Testing.app()
+    stack = cdktf.TerraformStack(app, "grants")
+    identities = CiIdentities(stack, "ci", CiIdentitiesProps(**VALID_PROPS))
+    with pytest.raises(ValueError, match="grant_image_push: created without"):
+        identities.grant_image_push(REPOSITORY_ARNS)
+    identities.grant_chart_publish(BUCKET_ARN, KEY_ARN)
+    with pytest.raises(ValueError, match="publisher: the role already has its policy"):
+        identities.grant_chart_publish(BUCKET_ARN, KEY_ARN)
+    with pytest.raises(ValueError, match=r"bucket_arn: 'arn:aws:s3:::\*' is not an S3 bucket ARN"):
+        CiIdentities(
+            stack, "other", CiIdentitiesProps(**{**VALID_PROPS, "name_prefix": "x"})
+        ).grant_chart_publish("arn:aws:s3:::*", KEY_ARN)
 
 
 @pytest.mark.parametrize(
@@ -266,25 +297,31 @@ def test_deployer_uses_the_state_key_through_s3_only_when_given(stack: dict[str,
         "berth-uat-deployer",
         "berth-prod-chart-publisher",
         "berth-prod-deployer",
+        "berth-prod-image-publisher",
     ],
 )
 def test_no_wildcard_resources_or_actions(stack: dict[str, Any], role_name: str) -> None:
     for stmt in _permissions(stack, role_name):
+        if stmt["sid"] == "LogInToTheRegistry":
+            continue  # the registry login, asserted above
         assert stmt["effect"] == "Allow"
         assert all("*" not in action for action in stmt["actions"]), stmt["sid"]
         assert "*" not in stmt["resources"], stmt["sid"]
         assert all(not r.endswith(":*") for r in stmt["resources"]), stmt["sid"]
 
 
-def test_only_the_two_roles_and_their_policies_are_created(stack: dict[str, Any]) -> None:
+def test_only_the_roles_and_their_policies_are_created(stack: dict[str, Any]) -> None:
     names = sorted(r["name"] for r in resources(stack, "aws_iam_role"))
     assert names == [
+        "berth-local-chart-publisher",
         "berth-prod-chart-publisher",
         "berth-prod-deployer",
+        "berth-prod-image-publisher",
         "berth-uat-chart-publisher",
         "berth-uat-deployer",
+        "berth-uat-image-publisher",
     ]
-    assert len(resources(stack, "aws_iam_role_policy")) == 4
+    assert len(resources(stack, "aws_iam_role_policy")) == 7
     for kind in (
         "aws_iam_policy",
         "aws_iam_role_policy_attachment",
@@ -319,20 +356,13 @@ def test_only_the_two_roles_and_their_policies_are_created(stack: dict[str, Any]
             "oidc_provider_arn: .* is not the IAM OIDC provider of token.actions",
         ),
         (
-            {"helm_repo_bucket_arn": "arn:aws:s3:::*"},
-            "helm_repo_bucket_arn: .* is not an S3 bucket ARN",
-        ),
-        ({"helm_repo_kms_key_arn": "*"}, r"helm_repo_kms_key_arn: '\*' is not a KMS key ARN"),
-        (
             {"deploy_role_arn": "arn:aws:iam::111111111111:role/*"},
             "deploy_role_arn: .* is not an IAM role",
         ),
-        ({"state_key": "berth/*"}, "state_key: .* must be one object key"),
         (
-            {"readable_state_object_arns": ["arn:aws:s3:::states/*"]},
-            "readable_state_object_arns: .* is not an S3 object ARN",
+            {"deploy_role_arn": None, "deploy_subject": "environment:uat"},
+            "deploy_subject: there is no deployer without a deploy_role_arn",
         ),
-        ({"state_bucket": "Bad_Bucket"}, "state_bucket: 'Bad_Bucket' is not an S3 bucket name"),
         ({"region": "europe"}, "region: 'europe' is not an AWS region"),
         ({"audience": "*"}, r"audience: '\*' must be a fixed"),
         (
@@ -356,5 +386,3 @@ def test_props_accept_wildcards_only_with_the_flag() -> None:
 def test_props_default_the_deploy_subject_to_the_environment() -> None:
     props = CiIdentitiesProps(**VALID_PROPS)
     assert props.effective_deploy_subject == "environment:uat"
-    assert props.publisher_role_name == "berth-uat-chart-publisher"
-    assert props.deployer_role_name == "berth-uat-deployer"

@@ -1,7 +1,8 @@
-"""OtelAgentRelease: the otel-agent Helm release, its IRSA role and its AppConfig grant.
+"""OtelAgentRelease: the otel-agent Helm release, running as its IRSA role.
 
 One stack synthesized once; the release's values are then rendered with the real chart through
 `berth.helm_sdk` (schema validation included) after Terraform's references are replaced by ids.
+The role itself and its AppConfig grant live in the account stack (tests/stacks).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from berth import helm_sdk
+from berth.naming import secret_app_config_names
 from berth_constructs.helm_chart import ChartSource
 from berth_constructs.otel_agent_release import (
     ImageRef,
@@ -24,52 +26,43 @@ from berth_constructs.otel_agent_release import (
     OtelAgentReleaseProps,
     otel_agent_values,
 )
-from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
-from tests.support.tfjson import one_resource, policy_statements, resources
+from tests.support.tfjson import one_resource
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "otel-agent"
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
-PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/berth-uat-otel-agent"
 DIGEST = "sha256:" + "a" * 64
+NAMES = secret_app_config_names("berth-uat", "uat", "coralogix-private-key")
 # Terraform references in the values, replaced by ids of the right shape before rendering.
 _REFERENCE = re.compile(r"\$\{[^}]+\}")
+
+VALID: dict[str, Any] = {
+    "private_key": NAMES,
+    "role_arn": ROLE_ARN,
+    "region": REGION,
+    "coralogix_domain": "eu2.coralogix.com",
+}
 
 
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
+    from cdktf_cdktf_provider_aws.data_aws_iam_role import DataAwsIamRole
     from cdktf_cdktf_provider_aws.provider import AwsProvider
     from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
-    from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 
     app = cdktf.Testing.app()
     stack = cdktf.TerraformStack(app, "test")
     AwsProvider(stack, "aws", region=REGION)
-    KubernetesProvider(stack, "kubernetes", host="https://kubernetes.invalid")
     HelmProvider(
         stack, "helm", kubernetes=HelmProviderKubernetes(host="https://kubernetes.invalid")
     )
-    private_key = SecretAppConfig(
-        stack,
-        "coralogix-key",
-        SecretAppConfigProps(
-            name="coralogix-private-key",
-            name_prefix="berth-uat",
-            environment_name="uat",
-            account_id=ACCOUNT,
-            region=REGION,
-            value_source="out_of_band",
-        ),
-    )
+    role = DataAwsIamRole(stack, "otel-agent-role", name="berth-uat-otel-agent")
     OtelAgentRelease(
         stack,
         "otel-agent",
         OtelAgentReleaseProps(
-            private_key=private_key,
-            role_name="berth-uat-otel-agent",
-            oidc_provider_arn=PROVIDER_ARN,
-            region=REGION,
-            coralogix_domain="eu2.coralogix.com",
+            **{**VALID, "role_arn": role.arn},
             json_key="privateKey",
             fetcher_image=ImageRef(
                 repository=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/appconfig-fetch",
@@ -92,46 +85,25 @@ def values(release: dict[str, Any]) -> dict[str, Any]:
     return dict(yaml.safe_load(document))
 
 
-def test_chart_does_not_create_a_second_service_account(values: dict[str, Any]) -> None:
-    assert values["serviceAccount"] == {"create": False, "name": "otel-agent"}
+def test_chart_creates_the_service_account_annotated_with_the_role(
+    values: dict[str, Any],
+) -> None:
+    assert values["serviceAccount"] == {
+        "create": True,
+        "name": "otel-agent",
+        "roleArn": "${data.aws_iam_role.otel-agent-role.arn}",
+    }
 
 
-def test_service_account_and_trust_share_one_namespace_and_name(stack: dict[str, Any]) -> None:
-    account = one_resource(stack, "kubernetes_service_account_v1")
-    assert (account["metadata"]["namespace"], account["metadata"]["name"]) == (
-        "observability",
-        "otel-agent",
-    )
-    roles = [r for r in resources(stack, "aws_iam_role") if r["name"] == "berth-uat-otel-agent"]
-    (role,) = roles
-    (trust,) = policy_statements(stack, role["assume_role_policy"])
-    subjects = [c["values"] for c in trust["condition"] if c["variable"].endswith(":sub")]
-    assert subjects == [["system:serviceaccount:observability:otel-agent"]]
-
-
-def test_role_may_only_read_the_keys_appconfig_profile(stack: dict[str, Any]) -> None:
-    (policy,) = [
-        p
-        for p in resources(stack, "aws_iam_role_policy")
-        if p["role"].startswith("${aws_iam_role.otel-agent_irsa_role_")
-    ]
-    (grant,) = policy_statements(stack, policy["policy"])
-    assert grant["actions"] == [
-        "appconfig:StartConfigurationSession",
-        "appconfig:GetLatestConfiguration",
-    ]
-    (arn,) = grant["resources"]
-    assert "${aws_appconfig_application.coralogix-key_application_" in arn
-    assert "${aws_appconfig_environment.coralogix-key_environment_" in arn
-
-
-def test_values_point_at_the_keys_appconfig_ids(values: dict[str, Any]) -> None:
-    appconfig = values["appconfig"]
-    assert appconfig["region"] == REGION
-    assert appconfig["application"].startswith("${aws_appconfig_application.coralogix-key_")
-    assert appconfig["environment"].endswith(".environment_id}")
-    assert appconfig["profile"].endswith(".configuration_profile_id}")
-    assert appconfig["jsonKey"] == "privateKey"
+def test_values_ask_appconfig_for_the_keys_names(values: dict[str, Any]) -> None:
+    # AppConfigData takes names: the release needs nothing from the account stack's state.
+    assert values["appconfig"] == {
+        "region": REGION,
+        "application": "berth-uat-coralogix-private-key",
+        "environment": "uat",
+        "profile": "coralogix-private-key",
+        "jsonKey": "privateKey",
+    }
 
 
 def test_no_secret_reaches_the_release(release: dict[str, Any]) -> None:
@@ -142,49 +114,28 @@ def test_no_secret_reaches_the_release(release: dict[str, Any]) -> None:
         assert block not in release, block
 
 
-def test_release_waits_for_role_grant_and_service_account(release: dict[str, Any]) -> None:
-    depends_on = release["depends_on"]
-    assert any(d.startswith("aws_iam_role.otel-agent_irsa_role_") for d in depends_on)
-    assert any(d.startswith("aws_iam_role_policy.otel-agent_irsa_policy_") for d in depends_on)
-    assert any(d.startswith("kubernetes_service_account_v1.") for d in depends_on)
-
-
-def test_release_installs_the_local_chart_atomically(release: dict[str, Any]) -> None:
+def test_release_installs_the_local_chart_atomically_into_an_existing_namespace(
+    release: dict[str, Any],
+) -> None:
     # The repository's chart, copied in as a cdktf asset: a path relative to the stack's folder.
     assert release["chart"].startswith("assets/otel-agent_chart_")
     assert "repository" not in release and "version" not in release
     assert release["namespace"] == "observability"
+    assert release["create_namespace"] is False
     assert release["atomic"] is True
     assert release["cleanup_on_fail"] is True
 
 
 def test_default_chart_is_this_repositorys_otel_agent_chart() -> None:
-    props = OtelAgentReleaseProps(private_key=None, **VALID)  # type: ignore[arg-type]
-    assert props.chart == ChartSource(path=CHART)
+    assert OtelAgentReleaseProps(**VALID).chart == ChartSource(path=CHART)
 
 
 def test_repository_chart_is_passed_pinned() -> None:
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
     other = cdktf.TerraformStack(cdktf.Testing.app(), "repository-chart")
-    AwsProvider(other, "aws", region=REGION)
-    private_key = SecretAppConfig(
-        other,
-        "coralogix-key",
-        SecretAppConfigProps(
-            name="coralogix-private-key",
-            name_prefix="berth-uat",
-            environment_name="uat",
-            account_id=ACCOUNT,
-            region=REGION,
-            value_source="out_of_band",
-        ),
-    )
     OtelAgentRelease(
         other,
         "otel-agent",
         OtelAgentReleaseProps(
-            private_key=private_key,
             chart=ChartSource(
                 name="otel-agent", repository="oci://charts.example.com/berth", version="0.1.2"
             ),
@@ -200,8 +151,8 @@ def test_repository_chart_is_passed_pinned() -> None:
 
 
 def _concrete(values: dict[str, Any]) -> dict[str, Any]:
-    """The values with Terraform references replaced by ids of AppConfig's shape."""
-    text = _REFERENCE.sub("abc1234", yaml.safe_dump(values))
+    """The values with Terraform references replaced by a value of the right shape."""
+    text = _REFERENCE.sub(ROLE_ARN, yaml.safe_dump(values))
     return dict(yaml.safe_load(text))
 
 
@@ -209,8 +160,9 @@ def test_synthesized_values_pass_the_chart_schema_and_render(values: dict[str, A
     manifests = helm_sdk.render(
         CHART, _concrete(values), release_name="otel-agent", namespace="observability"
     )
-    kinds = [m["kind"] for m in manifests]
-    assert "ServiceAccount" not in kinds
+    (account,) = [m for m in manifests if m["kind"] == "ServiceAccount"]
+    assert account["metadata"]["name"] == "otel-agent"
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == ROLE_ARN
     (workload,) = [m for m in manifests if m["kind"] in ("Deployment", "DaemonSet")]
     spec = workload["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == "otel-agent"
@@ -224,6 +176,7 @@ def test_daemonset_values_pass_the_chart_schema() -> None:
     values = otel_agent_values(
         mode="daemonset",
         service_account_name="otel-agent",
+        role_arn=ROLE_ARN,
         region=REGION,
         application="app1234",
         environment="env1234",
@@ -238,6 +191,7 @@ def test_values_carry_no_key_field() -> None:
     values = otel_agent_values(
         mode="deployment",
         service_account_name="otel-agent",
+        role_arn=ROLE_ARN,
         region=REGION,
         application="a",
         environment="e",
@@ -248,24 +202,17 @@ def test_values_carry_no_key_field() -> None:
     assert "privatekey:" not in flat and "secret" not in flat and "apikey" not in flat
 
 
-VALID: dict[str, Any] = {
-    "role_name": "otel-agent",
-    "oidc_provider_arn": PROVIDER_ARN,
-    "region": REGION,
-    "coralogix_domain": "eu2.coralogix.com",
-}
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"coralogix_domain": "https://eu2.coralogix.com"}, "coralogix_domain: .* not a domain"),
         ({"mode": "statefulset"}, "mode: 'statefulset' must be"),
+        ({"role_arn": "berth-uat-otel-agent"}, "role_arn: .* is not an IAM role ARN"),
     ],
 )
 def test_props_refuse_invalid_values(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        OtelAgentReleaseProps(private_key=None, **{**VALID, **changes})  # type: ignore[arg-type]
+        OtelAgentReleaseProps(**{**VALID, **changes})
 
 
 @pytest.mark.parametrize(
@@ -289,7 +236,7 @@ def test_chart_must_be_a_chart_directory_or_a_pinned_repository_chart(
     kwargs: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        OtelAgentReleaseProps(private_key=None, chart=ChartSource(**kwargs), **VALID)  # type: ignore[arg-type]
+        OtelAgentReleaseProps(chart=ChartSource(**kwargs), **VALID)
 
 
 @pytest.mark.parametrize(

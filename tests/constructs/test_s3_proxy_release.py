@@ -1,14 +1,13 @@
-"""S3ProxyRelease security properties, asserted on the synthesized JSON of a minimal stack.
+"""S3ProxyRelease: the s3proxy Helm release's values, asserted on a minimal stack and rendered.
 
-One stack, synthesized once: `files` (prefix `site/`, content uploaded from a folder, bcrypt
-users hashed at test time, a certificate Secret, image from an EcrRegistry) and `charts` (whole
-bucket, index document, existing htpasswd Secret, self-signed TLS, a given KMS key).
+One stack, synthesized once: `files` (bcrypt users hashed at test time, a certificate Secret, an
+image pushed to ECR and looked up, a role looked up) and `charts` (index document, existing
+htpasswd Secret, self-signed TLS, a repository chart, literal role and image).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -20,26 +19,17 @@ import yaml
 from cdktf import TerraformStack, Testing
 
 from berth import helm_sdk
-from berth_constructs.ecr_registry import ContainerImage, EcrRegistry, EcrRegistryProps
+from berth_constructs.ecr_registry import ContainerImage
 from berth_constructs.helm_chart import ChartSource
+from berth_constructs.lookups import existing_role_arn, pushed_image
 from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
-from tests.support.tfjson import policy_statements, principals, resources, statement
+from tests.support.tfjson import resources
 
 CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "s3proxy"
-ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
-PROVIDER_ARN = f"arn:aws:iam::111111111111:oidc-provider/{ISSUER}"
-GIVEN_KEY = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
+ROLE_ARN = "arn:aws:iam::111111111111:role/test-charts-s3proxy"
 IMAGE = ContainerImage(repository="berth/s3proxy", digest="sha256:" + "cd" * 32)
 # Known plaintexts: hashed at test time; neither may appear anywhere in the synthesized JSON.
 PASSWORDS = {"alice": "correct horse battery staple", "ci": "s3proxypass"}
-CONTENT = {
-    "1.jpg": b"\xff\xd8\xff\xe0 not really a jpeg",
-    "docs/read me.txt": b"hello\n",
-    "docs/index.html": b"<h1>hi</h1>",
-    "data.unknownext": b"\x00\x01",
-    ".hidden": b"skipped",
-    ".git/config": b"skipped too",
-}
 
 
 def _hash(password: str, cost: int = 10) -> str:
@@ -52,16 +42,7 @@ def hashes() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def content_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("content")
-    for relative, data in CONTENT.items():
-        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-        (folder / relative).write_bytes(data)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def synth(content_dir: Path, hashes: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def synth(hashes: dict[str, str]) -> tuple[dict[str, Any], dict[str, str | None]]:
     """The stack's JSON and each release's `example_url`."""
     from cdktf_cdktf_provider_aws.provider import AwsProvider
     from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
@@ -70,27 +51,20 @@ def synth(content_dir: Path, hashes: dict[str, str]) -> tuple[dict[str, Any], di
     stack = TerraformStack(app, "test")
     AwsProvider(stack, "aws", region="eu-west-1")
     HelmProvider(stack, "helm", kubernetes=HelmProviderKubernetes(config_path="/dev/null"))
-    registry = EcrRegistry(
-        stack,
-        "registry",
-        EcrRegistryProps(
-            repository_name="berth/s3proxy", push_principals=["arn:aws:iam::111111111111:role/ci"]
-        ),
-    )
     files = S3ProxyRelease(
         stack,
         "files",
         S3ProxyReleaseProps(
             bucket_name="test-files",
+            bucket_region="eu-west-1",
+            role_arn=existing_role_arn(stack, "files-role", "test-files-s3proxy"),
             host="files.example.com",
-            image=registry.image(tag="0.1.0"),
+            image=pushed_image(stack, "s3proxy-image", "berth/s3proxy", "0.1.0"),
             chart=ChartSource(path=CHART_DIR),
-            oidc_provider_arn=PROVIDER_ARN,
-            role_name="test-files-s3proxy",
             htpasswd_users=hashes,
             tls_secret_name="files-example-com-tls",
             prefix="site/",
-            content_dir=content_dir,
+            example_path="docs/read me.txt",
             namespace="files",
         ),
     )
@@ -99,6 +73,8 @@ def synth(content_dir: Path, hashes: dict[str, str]) -> tuple[dict[str, Any], di
         "charts",
         S3ProxyReleaseProps(
             bucket_name="test-charts",
+            bucket_region="eu-west-1",
+            role_arn=ROLE_ARN,
             host="charts.uat.example.com",
             image=IMAGE,
             chart=ChartSource(
@@ -106,12 +82,10 @@ def synth(content_dir: Path, hashes: dict[str, str]) -> tuple[dict[str, Any], di
                 repository="oci://111111111111.dkr.ecr.eu-west-1.amazonaws.com/charts",
                 version="0.1.0",
             ),
-            oidc_provider_arn=PROVIDER_ARN,
-            role_name="test-charts-s3proxy",
             htpasswd_secret_name="charts-htpasswd",
             allow_self_signed_tls=True,
             index_document="index.yaml",
-            kms_key_arn=GIVEN_KEY,
+            example_path="",
             release_name="charts",
             service_account_name="charts-proxy",
         ),
@@ -121,39 +95,8 @@ def synth(content_dir: Path, hashes: dict[str, str]) -> tuple[dict[str, Any], di
 
 
 @pytest.fixture(scope="module")
-def stack(synth: tuple[dict[str, Any], dict[str, str]]) -> dict[str, Any]:
+def stack(synth: tuple[dict[str, Any], dict[str, str | None]]) -> dict[str, Any]:
     return synth[0]
-
-
-def _key(stack: dict[str, Any], resource_type: str, **attributes: str) -> str:
-    """The logical id (as found in the JSON) of the one resource with these attributes."""
-    (key,) = [
-        key
-        for key, resource in stack["resource"][resource_type].items()
-        if all(resource.get(name) == value for name, value in attributes.items())
-    ]
-    return key
-
-
-def _bucket_ref(stack: dict[str, Any], bucket: str, attribute: str = "id") -> str:
-    return f"${{aws_s3_bucket.{_key(stack, 'aws_s3_bucket', bucket=bucket)}.{attribute}}}"
-
-
-def _for_bucket(stack: dict[str, Any], resource_type: str, bucket: str) -> dict[str, Any]:
-    (found,) = [
-        r for r in resources(stack, resource_type) if r["bucket"] == _bucket_ref(stack, bucket)
-    ]
-    return found
-
-
-def _role_policy(stack: dict[str, Any], role_name: str) -> list[dict[str, Any]]:
-    role_key = _key(stack, "aws_iam_role", name=role_name)
-    (policy,) = [
-        p
-        for p in resources(stack, "aws_iam_role_policy")
-        if p["role"] == f"${{aws_iam_role.{role_key}.id}}"
-    ]
-    return policy_statements(stack, policy["policy"])
 
 
 def _release(stack: dict[str, Any], name: str) -> dict[str, Any]:
@@ -164,140 +107,6 @@ def _release(stack: dict[str, Any], name: str) -> dict[str, Any]:
 def _values(stack: dict[str, Any], name: str) -> dict[str, Any]:
     (document,) = _release(stack, name)["values"]
     return dict(yaml.safe_load(document))
-
-
-BUCKETS = ["test-files", "test-charts"]
-
-
-@pytest.mark.parametrize("bucket", BUCKETS)
-def test_all_four_public_access_blocks_are_on(stack: dict[str, Any], bucket: str) -> None:
-    block = _for_bucket(stack, "aws_s3_bucket_public_access_block", bucket)
-    for setting in (
-        "block_public_acls",
-        "block_public_policy",
-        "ignore_public_acls",
-        "restrict_public_buckets",
-    ):
-        assert block[setting] is True, setting
-
-
-@pytest.mark.parametrize("bucket", BUCKETS)
-def test_acls_are_disabled(stack: dict[str, Any], bucket: str) -> None:
-    ownership = _for_bucket(stack, "aws_s3_bucket_ownership_controls", bucket)
-    assert ownership["rule"]["object_ownership"] == "BucketOwnerEnforced"
-    assert resources(stack, "aws_s3_bucket_acl") == []
-    assert all("acl" not in obj for obj in resources(stack, "aws_s3_object"))
-
-
-@pytest.mark.parametrize("bucket", BUCKETS)
-def test_versioning_is_enabled(stack: dict[str, Any], bucket: str) -> None:
-    versioning = _for_bucket(stack, "aws_s3_bucket_versioning", bucket)
-    assert versioning["versioning_configuration"]["status"] == "Enabled"
-
-
-def test_objects_are_kms_encrypted_with_a_rotated_key_or_the_given_one(
-    stack: dict[str, Any],
-) -> None:
-    def default_encryption(bucket: str) -> dict[str, Any]:
-        (rule,) = _for_bucket(stack, "aws_s3_bucket_server_side_encryption_configuration", bucket)[
-            "rule"
-        ]
-        return dict(rule["apply_server_side_encryption_by_default"])
-
-    files = default_encryption("test-files")
-    assert files["sse_algorithm"] == "aws:kms" and files["kms_master_key_id"].startswith(
-        "${aws_kms_key."
-    )
-    assert default_encryption("test-charts") == {
-        "sse_algorithm": "aws:kms",
-        "kms_master_key_id": GIVEN_KEY,
-    }
-    keys = [k for k in resources(stack, "aws_kms_key") if "S3 proxy" in k["description"]]
-    (key,) = keys  # only `files` created one
-    assert key["enable_key_rotation"] is True
-    assert (
-        files["kms_master_key_id"]
-        == f"${{aws_kms_key.{_key(stack, 'aws_kms_key', description=key['description'])}.arn}}"
-    )
-
-
-@pytest.mark.parametrize("bucket", BUCKETS)
-def test_requests_without_tls_are_denied(stack: dict[str, Any], bucket: str) -> None:
-    statements = policy_statements(
-        stack, _for_bucket(stack, "aws_s3_bucket_policy", bucket)["policy"]
-    )
-    deny = statement(statements, "DenyInsecureTransport")
-    assert deny["effect"] == "Deny"
-    assert deny["condition"] == [
-        {"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}
-    ]
-    # The bucket policy grants nothing: reading goes through the role's own policy only.
-    assert [s for s in statements if s["effect"] == "Allow"] == []
-
-
-@pytest.mark.parametrize(
-    ("role_name", "subject"),
-    [
-        ("test-files-s3proxy", "system:serviceaccount:files:s3proxy"),
-        ("test-charts-s3proxy", "system:serviceaccount:s3proxy:charts-proxy"),
-    ],
-)
-def test_role_trusts_exactly_the_release_service_account(
-    stack: dict[str, Any], role_name: str, subject: str
-) -> None:
-    role = stack["resource"]["aws_iam_role"][_key(stack, "aws_iam_role", name=role_name)]
-    (trust,) = policy_statements(stack, role["assume_role_policy"])
-    assert principals(trust, "Federated") == [PROVIDER_ARN]
-    assert sorted(trust["condition"], key=lambda c: c["variable"]) == [
-        {"test": "StringEquals", "variable": f"{ISSUER}:aud", "values": ["sts.amazonaws.com"]},
-        {"test": "StringEquals", "variable": f"{ISSUER}:sub", "values": [subject]},
-    ]
-
-
-def test_role_reads_only_objects_below_the_prefix_of_its_bucket(stack: dict[str, Any]) -> None:
-    statements = _role_policy(stack, "test-files-s3proxy")
-    read = statement(statements, "ReadObjects")
-    assert read["actions"] == ["s3:GetObject"]
-    assert read["resources"] == [_bucket_ref(stack, "test-files", "arn") + "/site/*"]
-
-
-def test_role_lists_only_the_prefix(stack: dict[str, Any]) -> None:
-    listing = statement(_role_policy(stack, "test-files-s3proxy"), "ListObjects")
-    assert listing["actions"] == ["s3:ListBucket"]
-    assert listing["resources"] == [_bucket_ref(stack, "test-files", "arn")]
-    assert listing["condition"] == [
-        {"test": "StringLike", "variable": "s3:prefix", "values": ["site/*"]}
-    ]
-
-
-def test_role_decrypts_only_through_s3_with_its_bucket_key(stack: dict[str, Any]) -> None:
-    decrypt = statement(_role_policy(stack, "test-charts-s3proxy"), "DecryptObjects")
-    assert decrypt["actions"] == ["kms:Decrypt"]
-    assert decrypt["resources"] == [GIVEN_KEY]
-    assert decrypt["condition"] == [
-        {
-            "test": "StringEquals",
-            "variable": "kms:ViaService",
-            "values": [f"s3.{_bucket_ref(stack, 'test-charts', 'region')}.amazonaws.com"],
-        }
-    ]
-
-
-@pytest.mark.parametrize("role_name", ["test-files-s3proxy", "test-charts-s3proxy"])
-def test_role_has_read_actions_only_and_no_wildcard_resource(
-    stack: dict[str, Any], role_name: str
-) -> None:
-    statements = _role_policy(stack, role_name)
-    actions = {action for s in statements for action in s["actions"]}
-    assert actions == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
-    assert all(s["effect"] == "Allow" for s in statements)
-    for stmt in statements:
-        assert "*" not in stmt["resources"], stmt["sid"]
-    bucket = "test-files" if "files" in role_name else "test-charts"
-    other = "test-charts" if bucket == "test-files" else "test-files"
-    text = json.dumps(statements)
-    assert _bucket_ref(stack, bucket, "arn") in text
-    assert _bucket_ref(stack, other, "arn") not in text
 
 
 def test_no_plaintext_password_anywhere_in_the_synthesized_json(stack: dict[str, Any]) -> None:
@@ -334,21 +143,29 @@ def test_tls_uses_the_referenced_secret_and_self_signed_only_when_allowed(
     assert _values(stack, "charts")["ingress"]["tls"] == {"secretName": "", "selfSigned": True}
 
 
-def test_chart_service_account_carries_the_irsa_role(stack: dict[str, Any]) -> None:
-    account = _values(stack, "s3proxy")["serviceAccount"]
-    role_key = _key(stack, "aws_iam_role", name="test-files-s3proxy")
-    assert account == {
+def test_chart_service_account_carries_the_looked_up_role(stack: dict[str, Any]) -> None:
+    assert _values(stack, "s3proxy")["serviceAccount"] == {
         "create": True,
         "name": "s3proxy",
-        "roleArn": f"${{aws_iam_role.{role_key}.arn}}",
+        "roleArn": "${data.aws_iam_role.files-role.arn}",
     }
+    assert _values(stack, "charts")["serviceAccount"]["roleArn"] == ROLE_ARN
 
 
-def test_image_comes_from_the_ecr_repository_reference(stack: dict[str, Any]) -> None:
+def test_image_is_the_pushed_one_pinned_by_digest(stack: dict[str, Any]) -> None:
     image = _values(stack, "s3proxy")["image"]
-    repo_key = _key(stack, "aws_ecr_repository", name="berth/s3proxy")
-    assert image["repository"] == f"${{aws_ecr_repository.{repo_key}.repository_url}}"
-    assert image["tag"] == "0.1.0" and image["digest"] == ""
+    assert image["repository"] == (
+        "${data.aws_ecr_repository.s3proxy-image-repository.repository_url}"
+    )
+    assert image["digest"] == "${data.aws_ecr_image.s3proxy-image.image_digest}"
+    assert image["tag"] == ""
+    (lookup,) = stack["data"]["aws_ecr_image"].values()
+    assert (lookup["repository_name"], lookup["image_tag"]) == ("berth/s3proxy", "0.1.0")
+
+
+def test_release_lands_in_an_existing_namespace(stack: dict[str, Any]) -> None:
+    for name in ("s3proxy", "charts"):
+        assert _release(stack, name)["create_namespace"] is False
 
 
 def _filled_in(values: dict[str, Any]) -> dict[str, Any]:
@@ -357,12 +174,15 @@ def _filled_in(values: dict[str, Any]) -> dict[str, Any]:
     text = re.sub(
         r"\$\{aws_iam_role\.[^}]+\.arn\}", "arn:aws:iam::111111111111:role/test-s3proxy", text
     )
-    text = re.sub(r"\$\{aws_s3_bucket\.[^}]+\.region\}", "eu-west-1", text)
     text = re.sub(
-        r"\$\{aws_ecr_repository\.[^}]+\.repository_url\}",
+        r"\$\{data\.aws_iam_role\.[^}]+\.arn\}", "arn:aws:iam::111111111111:role/test-s3proxy", text
+    )
+    text = re.sub(
+        r"\$\{data\.aws_ecr_repository\.[^}]+\.repository_url\}",
         "111111111111.dkr.ecr.eu-west-1.amazonaws.com/berth/s3proxy",
         text,
     )
+    text = re.sub(r"\$\{data\.aws_ecr_image\.[^}]+\.image_digest\}", "sha256:" + "ab" * 32, text)
     assert "${" not in text, text
     return dict(json.loads(text))
 
@@ -382,50 +202,23 @@ def test_values_pass_the_chart_schema_and_render(stack: dict[str, Any], release:
     )
 
 
-def test_content_is_uploaded_below_the_prefix_with_guessed_types(
-    stack: dict[str, Any], content_dir: Path
-) -> None:
-    objects = {o["key"]: o for o in resources(stack, "aws_s3_object")}
-    assert sorted(objects) == [
-        "site/1.jpg",
-        "site/data.unknownext",
-        "site/docs/index.html",
-        "site/docs/read me.txt",
-    ]
-    assert objects["site/1.jpg"]["content_type"] == "image/jpeg"
-    assert objects["site/docs/index.html"]["content_type"] == "text/html"
-    assert objects["site/docs/read me.txt"]["content_type"] == "text/plain"
-    assert objects["site/data.unknownext"]["content_type"] == "application/octet-stream"
-    for key, obj in objects.items():
-        data = (content_dir / key.removeprefix("site/")).read_bytes()
-        assert obj["source_hash"] == hashlib.sha256(data).hexdigest()
-        # Relative to the stack's output folder: the synth output is portable.
-        assert obj["source"].startswith("assets/") and obj["source"].endswith(Path(key).name)
-        assert obj["bucket"] == _bucket_ref(stack, "test-files")
-
-
-def test_release_waits_for_the_bucket_policy_and_the_content(stack: dict[str, Any]) -> None:
-    depends_on = _release(stack, "s3proxy")["depends_on"]
-    assert any(d.startswith("aws_s3_bucket_policy.") for d in depends_on)
-    assert sum(d.startswith("aws_s3_object.") for d in depends_on) == 4
-
-
-def test_example_url_names_the_first_key_or_the_index(
-    synth: tuple[dict[str, Any], dict[str, str]],
+def test_example_url_is_the_given_path_quoted_or_none(
+    synth: tuple[dict[str, Any], dict[str, str | None]],
 ) -> None:
     urls = synth[1]
-    assert urls["files"] == "https://files.example.com/1.jpg"
+    assert urls["files"] == "https://files.example.com/docs/read%20me.txt"
     assert urls["charts"] == "https://charts.uat.example.com/"
+    assert _valid_props().example_path is None
 
 
 def _valid_props(**changes: Any) -> S3ProxyReleaseProps:
     props: dict[str, Any] = {
         "bucket_name": "test-files",
+        "bucket_region": "eu-west-1",
+        "role_arn": ROLE_ARN,
         "host": "files.example.com",
         "image": IMAGE,
         "chart": ChartSource(path=CHART_DIR),
-        "oidc_provider_arn": PROVIDER_ARN,
-        "role_name": "test-s3proxy",
         "htpasswd_secret_name": "htpasswd",
         "tls_secret_name": "tls",
     }
@@ -460,19 +253,13 @@ def test_weak_bcrypt_cost_is_refused() -> None:
         ({"prefix": "/site/"}, "prefix: '/site/' must be"),
         ({"prefix": "a/../"}, "prefix: 'a/../' must not contain"),
         ({"index_document": "a/index.html"}, "index_document: 'a/index.html' must be"),
-        ({"content_dir": Path("/nonexistent")}, "content_dir: /nonexistent is not a folder"),
         ({"namespace": "Files"}, "namespace: 'Files' is not a DNS label"),
         ({"replicas": 0}, "replicas: must be between"),
         ({"access_denied_status": 500}, "access_denied_status: must be 403 or 404"),
-        ({"oidc_provider_arn": "arn:aws:iam::111111111111:root"}, "oidc_provider_arn: "),
+        ({"role_arn": "arn:aws:iam::111111111111:root"}, "role_arn: .* is not an IAM role ARN"),
+        ({"bucket_region": "europe"}, "bucket_region: 'europe' is not an AWS region"),
     ],
 )
 def test_props_refuse_insecure_or_invalid_values(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _valid_props(**changes)
-
-
-def test_an_empty_content_folder_is_refused(tmp_path: Path) -> None:
-    (tmp_path / ".only-hidden").write_text("x")
-    with pytest.raises(ValueError, match=r"content_dir: .* holds no files"):
-        _valid_props(content_dir=tmp_path)

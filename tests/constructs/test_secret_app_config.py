@@ -50,7 +50,6 @@ def synthesized() -> dict[str, Any]:
         SecretAppConfigProps(
             name="other-key",
             value_source="out_of_band",
-            create_appconfig_deployment=False,
             **common,
         ),
     )
@@ -123,16 +122,18 @@ def test_profile_reads_the_secret_by_name_as_freeform(stack: dict[str, Any]) -> 
     assert profile["retrieval_role_arn"].startswith("${aws_iam_role.coralogix_retrieval-role_")
 
 
-def test_retrieval_role_is_trusted_only_by_appconfig_from_this_account(
+def test_retrieval_role_is_trusted_by_appconfig_in_the_documented_form(
     stack: dict[str, Any],
 ) -> None:
+    # The trust AppConfig writes itself: the service principal and no condition. AppConfig is
+    # not documented to send aws:SourceAccount, and a condition on a key it does not send
+    # would stop it from reading the secret.
     role = _named(stack, "aws_iam_role", "berth-uat-coralogix-private-key-appconfig")
     (trust,) = policy_statements(stack, role["assume_role_policy"])
+    assert trust["effect"] == "Allow"
     assert trust["actions"] == ["sts:AssumeRole"]
     assert trust["principals"] == [{"type": "Service", "identifiers": ["appconfig.amazonaws.com"]}]
-    assert trust["condition"] == [
-        {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [ACCOUNT]}
-    ]
+    assert "condition" not in trust
 
 
 def test_retrieval_role_may_only_read_this_secret_and_decrypt_via_secrets_manager(
@@ -193,17 +194,18 @@ def test_deployment_uses_the_secret_version_and_the_customer_managed_key(
     assert deployment["configuration_version"].startswith("${aws_secretsmanager_secret_version.")
     assert deployment["configuration_version"].endswith(".version_id}")
     assert deployment["kms_key_identifier"].startswith("${aws_kms_key.coralogix_kms-key_")
-    strategy = one_resource(stack, "aws_appconfig_deployment_strategy")
+    strategy = one_resource(stack, "aws_appconfig_deployment_strategy", "coralogix")
     assert deployment["deployment_strategy_id"].startswith("${aws_appconfig_deployment_strategy.")
     assert strategy["name"] == "berth-uat-coralogix-private-key-all-at-once"
 
 
-def test_without_appconfig_deployment_no_environment_strategy_or_deployment(
+def test_out_of_band_values_get_an_environment_and_strategy_but_no_terraform_deployment(
     stack: dict[str, Any],
 ) -> None:
-    # Only `coralogix` creates them; `oob` (create_appconfig_deployment=False) does not.
-    assert len(resources(stack, "aws_appconfig_environment")) == 1
-    assert len(resources(stack, "aws_appconfig_deployment_strategy")) == 1
+    # `berth secret put` deploys `oob`'s versions; Terraform deploys only `coralogix`'s.
+    assert len(resources(stack, "aws_appconfig_environment")) == 2
+    assert len(resources(stack, "aws_appconfig_deployment_strategy")) == 2
+    assert len(resources(stack, "aws_appconfig_deployment")) == 1
     assert len(resources(stack, "aws_appconfig_application")) == 2
     _named(stack, "aws_appconfig_configuration_profile", "other-key")
 

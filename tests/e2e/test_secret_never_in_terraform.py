@@ -63,7 +63,6 @@ def _synth(outdir: Path, endpoint_url: str, state_path: Path) -> Path:
         region=REGION,
         endpoints=[AwsProviderEndpoints(**{s: endpoint_url for s in EMULATED_SERVICES})],
         skip_credentials_validation=True,
-        skip_requesting_account_id=True,
         skip_metadata_api_check="true",
     )
     SecretAppConfig(
@@ -76,7 +75,6 @@ def _synth(outdir: Path, endpoint_url: str, state_path: Path) -> Path:
             account_id=ACCOUNT,
             region=REGION,
             value_source="ephemeral_variable",
-            create_appconfig_deployment=False,
             allow_immediate_deletion=True,
         ),
     )

@@ -1,4 +1,5 @@
-"""Synth-time guards (berth_constructs.guards): tags and bucket protection stop synthesis."""
+"""Synth-time guards (berth_constructs.guards): tags, bucket protection and dangling IAM
+references stop synthesis."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from cdktf import App, TerraformStack
 from cdktf_cdktf_provider_aws.provider import (
     AwsProvider,
+    AwsProviderAssumeRole,
     AwsProviderDefaultTags,
     AwsProviderIgnoreTags,
 )
@@ -24,9 +26,15 @@ from constructs import Construct
 
 from berth_constructs.guards import REQUIRED_TAGS, add_guards, find_violations
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
+from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
+from berth_constructs.lookups import existing_role_arn
 
 TAGS = {"Environment": "test", "ManagedBy": "berth", "Owner": "platform"}
-PUBLISHER = "arn:aws:iam::111111111111:role/publisher"
+ACCOUNT = "111111111111"
+PUBLISHER = f"arn:aws:iam::{ACCOUNT}:role/publisher"
+# Another account's role cannot be looked up from this one: it stays literal, and is allowed.
+PARTNER = "arn:aws:iam::999999999999:role/partner-reader"
+OIDC_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
 BLOCK_ALL = dict.fromkeys(
     ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"),
     True,
@@ -98,6 +106,32 @@ def _encryption_of_another_bucket(stack: Construct) -> None:
     )
 
 
+def _dangling_publisher(stack: Construct) -> None:
+    HelmRepoBucket(
+        stack,
+        "helm-repo",
+        HelmRepoBucketProps(
+            bucket_name="dangling-charts",
+            publisher_principals=[PUBLISHER],
+            reader_principals=[f"arn:aws:iam::{ACCOUNT}:root"],
+        ),
+    )
+
+
+def _dangling_oidc_provider(stack: Construct) -> None:
+    IrsaServiceAccount(
+        stack,
+        "irsa",
+        IrsaServiceAccountProps(
+            namespace="tools",
+            name="agent",
+            role_name="agent",
+            oidc_provider_arn=OIDC_PROVIDER,
+            create_service_account=False,
+        ),
+    )
+
+
 BROKEN: dict[str, tuple[Callable[[Construct], None], dict[str, object], str]] = {
     # name: (resources, provider settings, expected message part)
     "no-encryption": (_no_encryption, {}, "no aws_s3_bucket_server_side_encryption_configuration"),
@@ -132,6 +166,16 @@ BROKEN: dict[str, tuple[Callable[[Construct], None], dict[str, object], str]] = 
         {},
         "tags override required tag Environment",
     ),
+    "bucket-policy-names-a-role-nothing-creates": (
+        _dangling_publisher,
+        {},
+        f"names {PUBLISHER}, which this stack neither creates nor looks up",
+    ),
+    "irsa-trust-names-a-provider-nothing-creates": (
+        _dangling_oidc_provider,
+        {},
+        f"names {OIDC_PROVIDER}, which this stack neither creates nor looks up",
+    ),
 }
 
 
@@ -150,14 +194,18 @@ def synthesized_errors() -> dict[str, list[str]]:
     app = cdktf.Testing.app()
     stacks: dict[str, TerraformStack] = {}
     good = TerraformStack(app, "good")
-    _provider(good)
+    # The provider's deploy role is named literally: it is the bootstrap's, assumed at plan.
+    _provider(
+        good, assume_role=[AwsProviderAssumeRole(role_arn=f"arn:aws:iam::{ACCOUNT}:role/deploy")]
+    )
     HelmRepoBucket(
         good,
         "helm-repo",
         HelmRepoBucketProps(
             bucket_name="good-charts",
-            publisher_principals=[PUBLISHER],
-            reader_principals=[PUBLISHER],
+            # This account's role looked up; another account's and a root named literally.
+            publisher_principals=[existing_role_arn(good, "publisher", "publisher")],
+            reader_principals=[PARTNER, f"arn:aws:iam::{ACCOUNT}:root"],
         ),
     )
     # Extra tags are fine; repeating a required tag with the default value is too.
@@ -169,7 +217,7 @@ def synthesized_errors() -> dict[str, list[str]]:
         build(stack)
         stacks[name] = stack
     for stack in stacks.values():
-        add_guards(stack)
+        add_guards(stack, account_id=ACCOUNT)
         cdktf.Testing.synth(stack)
     return {name: _errors(stack) for name, stack in stacks.items()}
 
@@ -205,8 +253,36 @@ def test_protection_is_matched_to_the_bucket_it_names(
     assert "aws_s3_bucket bucket:" in error
 
 
-@pytest.mark.parametrize("environment", ["local", "uat", "prod"])
+def test_iam_references_are_only_checked_for_the_given_account() -> None:
+    stack = {
+        "resource": {
+            "aws_iam_role_policy": {
+                "p": {"policy": "${data.aws_iam_policy_document.d.json}", "role": "r"}
+            }
+        },
+        "data": {
+            "aws_iam_policy_document": {
+                "d": {"statement": [{"principals": [{"identifiers": [PUBLISHER]}]}]}
+            },
+            "aws_iam_role": {"lookup": {"name": "publisher"}},
+        },
+        "provider": {"aws": [{"default_tags": [{"tags": TAGS}]}]},
+    }
+    (violation,) = find_violations(stack, REQUIRED_TAGS, ACCOUNT)
+    assert violation.logical_id == "d" and PUBLISHER in violation.message
+    assert find_violations(stack, REQUIRED_TAGS, "222222222222") == []
+    assert find_violations(stack, REQUIRED_TAGS) == []
+
+
+@pytest.mark.parametrize(
+    "stack_name",
+    ["local", "prod", "prod-cluster", "prod-workloads", "uat", "uat-cluster", "uat-workloads"],
+)
 def test_the_environment_stacks_keep_the_rules(
-    synthesized: dict[str, dict[str, object]], environment: str
+    synthesized: dict[str, dict[str, object]], stack_name: str
 ) -> None:
-    assert find_violations(synthesized[environment], REQUIRED_TAGS) == []
+    account = {"local": "123456789012", "uat": "111111111111", "prod": "222222222222"}
+    violations = find_violations(
+        synthesized[stack_name], REQUIRED_TAGS, account[stack_name.split("-", 1)[0]]
+    )
+    assert violations == []

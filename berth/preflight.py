@@ -1,0 +1,546 @@
+"""`berth preflight ENV`: is everything a deploy step waits for in place? Checked before the step.
+
+A first deploy of an environment with a cluster is three steps (`stacks/__init__.py`); each
+waits for things that Terraform does not create. Planning stops on some of them by itself (the
+looked-up roles, images and OIDC provider); the others only fail after minutes, as a Helm
+timeout and a rollback. This command checks all of them, as the deploy role (or `--role-arn`),
+and names what is missing and how to provide it:
+
+- account (`cdktf deploy ENV`): the deploy role can be assumed; the state bucket exists and is
+  versioned; the cluster's IAM OIDC provider exists (unless the stack creates it); the GitHub
+  OIDC provider the file names; this account's roles the file names; the cluster's state (when
+  the file reads cluster facts from it) with the file's OIDC issuer.
+- cluster (`cdktf deploy ENV-cluster`): the account stack's workload roles exist; the cluster
+  reports the file's OIDC issuer; its Kubernetes API answers.
+- workloads (`cdktf deploy ENV-workloads`): the namespaces exist; the images are in ECR with
+  the file's tag; the secret has a value and AppConfig serves that value; the htpasswd and TLS
+  Secrets the file names exist.
+
+Exit status 1 when any check fails. The Kubernetes API is reached as the providers reach it (the
+cluster's endpoint and CA, a token from `aws eks get-token` as the deploy role) unless
+`--kubeconfig` names another way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from berth.aws import CredentialsError, add_credentials_arguments, environment_session, role_choice
+from berth.config import Environment, load_environment
+from berth.naming import image_repository_name, secret_app_config_names
+
+if TYPE_CHECKING:
+    import boto3
+
+STEPS = ("account", "cluster", "workloads")
+# The key the s3proxy chart reads from an existing htpasswd Secret.
+HTPASSWD_KEY = "htpasswd"
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One precondition: what it is, whether it holds, and what was found or must be done."""
+
+    step: str
+    subject: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.step:<9} {self.subject}: {self.detail}"
+
+
+class _Failed(Exception):
+    """A check's precondition does not hold; the message says what to do."""
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", type(error).__name__))
+
+
+class Preflight:
+    """The checks of one environment, sharing one AWS session and one Kubernetes client."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        session: Callable[[], boto3.Session],
+        kube: Callable[[], Any],
+    ) -> None:
+        self.environment = environment
+        self._session_factory = session
+        self._session: boto3.Session | None = None
+        self._kube_factory = kube
+        self._kube: Any = None
+
+    # ---- access ----
+
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            self._session = self._session_factory()
+        return self._session
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service)
+
+    def core_v1(self) -> Any:
+        from kubernetes import client
+
+        if self._kube is None:
+            self._kube = self._kube_factory()
+        return client.CoreV1Api(self._kube)
+
+    # ---- running ----
+
+    def run(self, steps: Sequence[str]) -> list[Check]:
+        checks: list[Check] = []
+        for step in steps:
+            for subject, check in self._checks(step):
+                try:
+                    detail = check()
+                    checks.append(Check(step, subject, True, detail))
+                except _Failed as failure:
+                    checks.append(Check(step, subject, False, str(failure)))
+                except CredentialsError as error:
+                    checks.append(Check(step, subject, False, str(error)))
+        return checks
+
+    def _checks(self, step: str) -> Iterator[tuple[str, Callable[[], str]]]:
+        steps = {
+            "account": self._account_checks,
+            "cluster": self._cluster_checks,
+            "workloads": self._workload_checks,
+        }
+        if step not in steps:
+            raise ValueError(f"step: {step!r} must be one of {', '.join(STEPS)}")
+        return steps[step]()
+
+    def _account_checks(self) -> Iterator[tuple[str, Callable[[], str]]]:
+        environment = self.environment
+        if environment.deploy_role is not None:
+            yield f"deploy role {environment.deploy_role.role_arn}", self._deploy_role
+        if environment.state_backend is not None:
+            yield f"state bucket {environment.state_backend.bucket}", self._state_bucket
+        cluster = environment.cluster
+        if cluster is not None and cluster.oidc_provider == "lookup":
+            yield f"IAM OIDC provider of {cluster.oidc_issuer_url}", self._cluster_oidc_provider
+        if environment.ci is not None and environment.ci.oidc_provider_arn:
+            arn = environment.ci.oidc_provider_arn
+            yield f"GitHub OIDC provider {arn}", partial(self._oidc_provider, arn)
+        for role in environment.named_roles:
+            yield f"role {role}", partial(self._role, role)
+        if cluster is not None and cluster.remote_state is not None:
+            state = cluster.remote_state
+            yield f"cluster state s3://{state.bucket}/{state.key}", self._cluster_state
+
+    def _cluster_checks(self) -> Iterator[tuple[str, Callable[[], str]]]:
+        environment = self.environment
+        for identity in (environment.otel_agent_identity, environment.s3_proxy_identity):
+            if identity is not None:
+                yield (
+                    f"role {identity.role_name}",
+                    partial(self._role_named, identity.role_name),
+                )
+        if environment.cluster is not None and environment.cluster.facts_source == "eks_api":
+            yield f"EKS cluster {environment.cluster.name}", self._eks_cluster
+        if environment.cluster is not None:
+            yield "Kubernetes API", self._kubernetes_api
+
+    def _workload_checks(self) -> Iterator[tuple[str, Callable[[], str]]]:
+        environment = self.environment
+        for namespace in environment.workload_namespaces:
+            yield f"namespace {namespace}", partial(self._namespace, namespace)
+        for app in self._workload_images():
+            repository = image_repository_name(environment.name_prefix, app)
+            yield f"image {repository}", partial(self._image, app)
+        if environment.otel_agent_identity is not None:
+            yield "secret value", self._secret_rollout
+        proxy = environment.s3_proxy
+        if proxy is not None:
+            yield (
+                f"Secret {proxy.namespace}/{proxy.htpasswd_secret_name}",
+                self._htpasswd_secret,
+            )
+            if proxy.tls_secret_name:
+                yield (
+                    f"Secret {proxy.namespace}/{proxy.tls_secret_name}",
+                    partial(self._tls_secret, proxy.tls_secret_name),
+                )
+
+    # ---- account ----
+
+    def _deploy_role(self) -> str:
+        self.session()  # assumes the role: fails with CredentialsError naming it
+        name = self.environment.deploy_role_name
+        assert name is not None
+        self._role_named(name)
+        return "assumed"
+
+    def _state_bucket(self) -> str:
+        backend = self.environment.state_backend
+        assert backend is not None
+        s3 = self.session().client("s3", region_name=backend.region)
+        try:
+            s3.head_bucket(Bucket=backend.bucket)
+            status = s3.get_bucket_versioning(Bucket=backend.bucket).get("Status")
+        except Exception as error:
+            raise _Failed(
+                f"{_error_code(error)}: create it (README, bootstrap step 1) and let the deploy"
+                " role read and write it"
+            ) from None
+        if status != "Enabled":
+            raise _Failed(
+                "versioning is off: enable it, so a bad apply never loses the state"
+                " (README, bootstrap step 1)"
+            )
+        return "exists, versioned"
+
+    def _cluster_oidc_provider(self) -> str:
+        cluster = self.environment.cluster
+        assert cluster is not None
+        iam = self.client("iam")
+        wanted = cluster.oidc_issuer_host_path
+        for provider in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
+            arn = str(provider["Arn"])
+            if arn.split(":oidc-provider/", 1)[-1].rstrip("/") == wanted:
+                return self._oidc_provider(arn, audience="sts.amazonaws.com")
+        raise _Failed(
+            "missing: create it (`eksctl utils associate-iam-oidc-provider --cluster"
+            f" {cluster.name} --approve`, or set cluster.oidc_provider: create in"
+            f" environments/{self.environment.name}.yaml); without it no IRSA role can be assumed"
+        )
+
+    def _oidc_provider(self, arn: str, audience: str | None = None) -> str:
+        try:
+            found = self.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        except Exception as error:
+            raise _Failed(f"{_error_code(error)}: it does not exist in this account") from None
+        if audience is not None and audience not in found.get("ClientIDList", []):
+            raise _Failed(f"its client ids lack {audience}, so IRSA tokens are refused")
+        return "exists"
+
+    def _role(self, arn: str) -> str:
+        return self._role_named(arn.rsplit("/", 1)[-1])
+
+    def _role_named(self, name: str) -> str:
+        try:
+            self.client("iam").get_role(RoleName=name)
+        except Exception as error:
+            raise _Failed(
+                f"{_error_code(error)}: no role {name} in account {self.environment.account_id}"
+            ) from None
+        return "exists"
+
+    def _cluster_state(self) -> str:
+        outputs = self._cluster_state_outputs()
+        cluster = self.environment.cluster
+        assert cluster is not None and cluster.remote_state is not None
+        state = cluster.remote_state
+        missing = [
+            name
+            for name in (state.endpoint_output, state.certificate_authority_output)
+            if name not in outputs
+        ]
+        if missing:
+            raise _Failed(f"outputs missing: {', '.join(missing)}")
+        issuer = str(outputs.get(state.oidc_issuer_output, {}).get("value", "")).rstrip("/")
+        if issuer != cluster.oidc_issuer_url.rstrip("/"):
+            raise _Failed(
+                f"output {state.oidc_issuer_output} is {issuer or 'missing'!r}, not the file's"
+                f" {cluster.oidc_issuer_url}"
+            )
+        return "readable, with endpoint, CA and the file's OIDC issuer"
+
+    def _cluster_state_outputs(self) -> dict[str, Any]:
+        cluster = self.environment.cluster
+        assert cluster is not None and cluster.remote_state is not None
+        state = cluster.remote_state
+        s3 = self.session().client("s3", region_name=state.region or self.environment.region)
+        try:
+            body = s3.get_object(Bucket=state.bucket, Key=state.key)["Body"].read()
+        except Exception as error:
+            code = _error_code(error)
+            if code in ("NoSuchBucket", "NoSuchKey"):
+                raise _Failed(
+                    f"{code}: it does not exist; cluster.remote_state in"
+                    f" environments/{self.environment.name}.yaml names the cluster's state"
+                ) from None
+            raise _Failed(f"{code}: the deploy role may not read it") from None
+        try:
+            return dict(json.loads(body).get("outputs", {}))
+        except ValueError:
+            raise _Failed("not a Terraform state (JSON)") from None
+
+    # ---- cluster ----
+
+    def _eks_cluster(self) -> str:
+        cluster = self.environment.cluster
+        assert cluster is not None
+        try:
+            described = self.client("eks").describe_cluster(name=cluster.name)["cluster"]
+        except Exception as error:
+            raise _Failed(f"{_error_code(error)}: the deploy role cannot describe it") from None
+        issuer = str(described.get("identity", {}).get("oidc", {}).get("issuer", "")).rstrip("/")
+        if issuer != cluster.oidc_issuer_url.rstrip("/"):
+            raise _Failed(
+                f"reports OIDC issuer {issuer!r}, not the file's {cluster.oidc_issuer_url}:"
+                " every IRSA trust names the file's"
+            )
+        return f"{described.get('status', 'unknown')}, OIDC issuer as in the file"
+
+    def _kubernetes_api(self) -> str:
+        try:
+            self.core_v1().list_namespace(limit=1)
+        except _Failed:
+            raise
+        except Exception as error:
+            raise _Failed(f"does not answer as the deploy role: {_kube_reason(error)}") from None
+        return "answers"
+
+    # ---- workloads ----
+
+    def _namespace(self, name: str) -> str:
+        try:
+            found = self.core_v1().read_namespace(name)
+        except _Failed:
+            raise
+        except Exception as error:
+            raise _Failed(
+                f"{_kube_reason(error)}: deploy the {self.environment.stacks.cluster} stack first"
+            ) from None
+        level = (found.metadata.labels or {}).get(POD_SECURITY_ENFORCE)
+        return f"exists (Pod Security enforce: {level or 'not set'})"
+
+    def _workload_images(self) -> list[str]:
+        environment = self.environment
+        if environment.images is None:
+            return []
+        apps = []
+        if environment.otel_agent_identity is not None:
+            apps.append("appconfig-fetch")
+        if environment.s3_proxy is not None:
+            apps.append("s3proxy")
+        return apps
+
+    def _image(self, app: str) -> str:
+        environment = self.environment
+        assert environment.images is not None
+        tag = environment.images.tag
+        repository = image_repository_name(environment.name_prefix, app)
+        try:
+            found = self.client("ecr").describe_images(
+                repositoryName=repository, imageIds=[{"imageTag": tag}]
+            )["imageDetails"]
+        except Exception as error:
+            raise _Failed(
+                f"{_error_code(error)}: tag {tag} is not in ECR; push it (CI: the images workflow,"
+                " as the image publisher role)"
+            ) from None
+        return f"tag {tag} = {found[0]['imageDigest']}"
+
+    def _secret_rollout(self) -> str:
+        from berth import appconfig
+
+        environment = self.environment
+        observability = environment.observability
+        assert observability is not None
+        names = secret_app_config_names(
+            environment.name_prefix, environment.name, observability.secret_name
+        )
+        put = f"printf '%s' \"$VALUE\" | berth secret put {environment.name} {names.profile}"
+        try:
+            rollout = appconfig.rollout(
+                self.client("appconfig"), self.client("secretsmanager"), names
+            )
+        except appconfig.NotFoundError as error:
+            raise _Failed(f"{error}: deploy the {environment.stacks.account} stack first") from None
+        except Exception as error:
+            raise _Failed(f"{_error_code(error)}: {names.secret} cannot be read") from None
+        if rollout.current_version is None:
+            raise _Failed(f"{names.secret} has no value yet: {put}")
+        if rollout.deployed:
+            return f"{names.secret} version {rollout.current_version} is deployed through AppConfig"
+        if rollout.latest_deployment is None:
+            raise _Failed(f"{names.secret} is stored but was never deployed: {put}")
+        number, version, state = rollout.latest_deployment
+        if version == rollout.current_version:
+            raise _Failed(f"AppConfig deployment #{number} of the current value is {state}: wait")
+        raise _Failed(
+            f"the current value ({rollout.current_version}) is not deployed; AppConfig serves"
+            f" {version} (deployment #{number}, {state}): {put}"
+        )
+
+    def _secret(self, name: str) -> Any:
+        proxy = self.environment.s3_proxy
+        assert proxy is not None
+        try:
+            return self.core_v1().read_namespaced_secret(name, proxy.namespace)
+        except _Failed:
+            raise
+        except Exception as error:
+            raise _Failed(f"{_kube_reason(error)}: create it in {proxy.namespace}") from None
+
+    def _htpasswd_secret(self) -> str:
+        proxy = self.environment.s3_proxy
+        assert proxy is not None
+        secret = self._secret(proxy.htpasswd_secret_name)
+        if HTPASSWD_KEY not in (secret.data or {}):
+            raise _Failed(
+                f"has no key {HTPASSWD_KEY!r} (kubectl -n {proxy.namespace} create secret generic"
+                f" {proxy.htpasswd_secret_name} --from-file={HTPASSWD_KEY}=FILE, bcrypt lines)"
+            )
+        return f"exists with key {HTPASSWD_KEY!r}"
+
+    def _tls_secret(self, name: str) -> str:
+        secret = self._secret(name)
+        if secret.type != "kubernetes.io/tls":
+            raise _Failed(f"is of type {secret.type}, not kubernetes.io/tls")
+        return "exists (kubernetes.io/tls)"
+
+
+def _kube_reason(error: Exception) -> str:
+    status = getattr(error, "status", None)
+    reason = getattr(error, "reason", None)
+    if status is not None:
+        return f"{status} {reason or ''}".strip()
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+# ---- Kubernetes access ----
+
+
+def kube_client_from_kubeconfig(path: Path, context: str | None) -> Any:
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(path), context=context)  # type: ignore[no-untyped-call]
+
+
+def eks_kube_client(environment: Environment, session: boto3.Session) -> Any:
+    """A client for the cluster as the providers reach it: endpoint and CA from EKS (or the
+    cluster's state), a short-lived token from `aws eks get-token` as the deploy role."""
+    from kubernetes import client
+
+    cluster = environment.cluster
+    assert cluster is not None
+    if cluster.facts_source == "eks_api":
+        described = session.client("eks").describe_cluster(name=cluster.name)["cluster"]
+        endpoint, ca = described["endpoint"], described["certificateAuthority"]["data"]
+    else:
+        assert cluster.remote_state is not None
+        state = cluster.remote_state
+        s3 = session.client("s3", region_name=state.region or environment.region)
+        outputs = json.loads(s3.get_object(Bucket=state.bucket, Key=state.key)["Body"].read())
+        endpoint = outputs["outputs"][state.endpoint_output]["value"]
+        ca = outputs["outputs"][state.certificate_authority_output]["value"]
+    if shutil.which("aws") is None:
+        raise _Failed(
+            "the aws CLI is not on PATH; it makes the token, as for the providers"
+            " (or pass --kubeconfig)"
+        )
+    args = [
+        "aws",
+        "eks",
+        "get-token",
+        "--cluster-name",
+        cluster.name,
+        "--region",
+        environment.region,
+    ]
+    if environment.deploy_role is not None:
+        args += ["--role-arn", environment.deploy_role.role_arn]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        raise _Failed(f"aws eks get-token failed: {result.stderr.strip()[-300:]}")
+    token = json.loads(result.stdout)["status"]["token"]
+    ca_file = tempfile.NamedTemporaryFile(prefix="berth-ca-", suffix=".crt", delete=False)  # noqa: SIM115
+    with ca_file:
+        ca_file.write(base64.b64decode(ca))
+    configuration = client.Configuration()
+    configuration.host = endpoint
+    configuration.ssl_ca_cert = ca_file.name
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+    return client.ApiClient(configuration)
+
+
+# ---- command ----
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    preflight = subparsers.add_parser(
+        "preflight",
+        help="check what each deploy step waits for (bootstrap, images, secrets, namespaces)",
+        description="Check the preconditions of a deploy step, as the deploy role. Steps:"
+        " account (cdktf deploy ENV), cluster (ENV-cluster), workloads (ENV-workloads).",
+    )
+    preflight.add_argument("environment", metavar="ENV", help="environment name")
+    preflight.add_argument(
+        "--step",
+        choices=(*STEPS, "all"),
+        default="all",
+        help="the step about to be deployed (default: all, in order)",
+    )
+    preflight.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="reach the cluster with this kubeconfig instead of EKS + aws eks get-token",
+    )
+    preflight.add_argument("--context", help="kubeconfig context (with --kubeconfig)")
+    add_credentials_arguments(preflight)
+    preflight.set_defaults(handler=_preflight)
+
+
+def steps_of(environment: Environment, step: str) -> list[str]:
+    """The steps to check: one, or every step the environment has."""
+    available = list(STEPS) if environment.cluster is not None else ["account"]
+    if step == "all":
+        return available
+    if step not in available:
+        raise ValueError(f"{environment.name} has no cluster: only the account step exists")
+    return [step]
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    from berth.cli import BerthError
+
+    environment = load_environment(args.environment)
+    try:
+        steps = steps_of(environment, args.step)
+    except ValueError as error:
+        raise BerthError(str(error)) from None
+    choice = role_choice(environment, args)
+
+    def session() -> boto3.Session:
+        return environment_session(environment, choice)
+
+    def kube() -> Any:
+        if args.kubeconfig is not None:
+            return kube_client_from_kubeconfig(args.kubeconfig, args.context)
+        try:
+            return eks_kube_client(environment, session())
+        except _Failed:
+            raise
+        except Exception as error:
+            raise _Failed(f"cannot reach the cluster: {_error_code(error)}: {error}") from None
+
+    checks = Preflight(environment, session, kube).run(steps)
+    print(f"preflight of {environment.name} as {choice.description}:")
+    for check in checks:
+        print(f"  {check.line()}")
+    failed = [check for check in checks if not check.ok]
+    if failed:
+        print(f"{len(failed)} of {len(checks)} checks failed: fix them before deploying")
+        return 1
+    print(f"all {len(checks)} checks passed: {', '.join(steps)} may be deployed")
+    return 0

@@ -1,0 +1,278 @@
+"""The account stack (`uat`): every AWS resource of the environment, and nothing in the cluster.
+
+It is the first step of a deploy and needs only the account (plus the bootstrap: state bucket,
+deploy role, and the cluster's IAM OIDC provider unless the file lets the stack create it).
+Everything it names exists by then: the roles it creates, or things looked up at plan time.
+"""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from berth.config import Environment
+from berth.naming import WorkloadIdentity
+from berth_constructs.ci_identities import CiIdentities, CiIdentitiesProps
+from berth_constructs.cluster_oidc_provider import ClusterOidcProvider, ClusterOidcProviderProps
+from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps
+from berth_constructs.eks_cluster_access import cluster_state
+from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
+from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
+from berth_constructs.lookups import existing_role_arn, external_principals
+from berth_constructs.s3_proxy_bucket import S3ProxyBucket, S3ProxyBucketProps
+from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
+from stacks.base import BerthStack
+
+
+class AccountStack(BerthStack):
+    """Named after its environment, so `cdktf deploy uat` deploys uat's AWS resources."""
+
+    def __init__(self, scope: Construct, environment: Environment) -> None:
+        super().__init__(scope, environment, environment.stacks.account)
+        self._ci = self._add_ci_identities() if environment.ci is not None else None
+        self._add_helm_repo()
+        if environment.images is not None:
+            self._add_image_repositories()
+        if environment.observability is not None:
+            self._add_observability()
+        if environment.s3_proxy is not None:
+            self._add_s3_proxy_bucket()
+
+    def _external(self, id_prefix: str, principals: list[str]) -> list[str]:
+        """Principals named in the file, with this account's roles looked up at plan time."""
+        return external_principals(self, id_prefix, principals, self.environment.account_id)
+
+    def _add_ci_identities(self) -> CiIdentities:
+        environment = self.environment
+        ci = environment.ci
+        assert ci is not None
+        deploy_role = environment.deploy_role_name
+        identities = CiIdentities(
+            self,
+            "ci",
+            CiIdentitiesProps(
+                repository=ci.repository,
+                environment_name=environment.name,
+                name_prefix=environment.name_prefix,
+                region=environment.region,
+                # Looked up: the bootstrap creates it; planning stops, naming it, when it does not.
+                deploy_role_arn=existing_role_arn(self, "deploy-role", deploy_role)
+                if deploy_role
+                else None,
+                create_image_publisher=environment.images is not None,
+                publisher_subject=ci.publisher_subject,
+                deploy_subject=ci.deploy_subject,
+                create_oidc_provider=ci.create_oidc_provider,
+                oidc_provider_arn=ci.oidc_provider_arn,
+            ),
+        )
+        self.output(
+            "ci_publisher_role_arn",
+            identities.publisher_role_arn,
+            "Role CI assumes (GitHub OIDC) to publish charts; variable CI_PUBLISHER_ROLE_ARN",
+        )
+        if identities.image_publisher_role_arn is not None:
+            self.output(
+                "ci_image_publisher_role_arn",
+                identities.image_publisher_role_arn,
+                "Role CI assumes (GitHub OIDC) to push images; variable CI_IMAGE_PUBLISHER_ROLE_ARN",
+            )
+        if identities.deployer_role_arn is not None:
+            self.output(
+                "ci_deployer_role_arn",
+                identities.deployer_role_arn,
+                "Role CI assumes (GitHub OIDC) to deploy this environment; variable CI_DEPLOYER_ROLE_ARN",
+            )
+        self.output(
+            "ci_oidc_provider_arn",
+            identities.oidc_provider_arn,
+            "The account's IAM OIDC provider for GitHub Actions",
+        )
+        return identities
+
+    def _add_helm_repo(self) -> None:
+        environment = self.environment
+        config = environment.helm_repo
+        publishers = self._external("chart-publisher", config.publisher_principals)
+        if self._ci is not None:
+            publishers.append(self._ci.publisher_role_arn)
+        helm_repo = HelmRepoBucket(
+            self,
+            "helm-repo",
+            HelmRepoBucketProps(
+                bucket_name=environment.helm_repo_bucket_name,
+                publisher_principals=publishers,
+                reader_principals=self._external("chart-reader", config.reader_principals)
+                or [environment.account_root_arn],
+                noncurrent_version_expiration_days=config.noncurrent_version_expiration_days,
+                allow_force_destroy=environment.emulator,
+            ),
+        )
+        if self._ci is not None:
+            self._ci.grant_chart_publish(helm_repo.bucket_arn, helm_repo.kms_key_arn)
+        self.output(
+            "helm_repo_bucket_name",
+            helm_repo.bucket_name,
+            "S3 bucket holding the Helm chart repository",
+        )
+        self.output(
+            "helm_repo_bucket_arn", helm_repo.bucket_arn, "ARN of the Helm chart repository bucket"
+        )
+        self.output(
+            "helm_repo_bucket_region",
+            helm_repo.bucket_region,
+            "Region of the Helm chart repository bucket",
+        )
+        self.output(
+            "helm_repo_url",
+            helm_repo.repo_url,
+            "Repository URL for helm-s3 style clients; `berth charts publish` writes here",
+        )
+
+    def _add_image_repositories(self) -> None:
+        environment = self.environment
+        images = environment.images
+        assert images is not None
+        pushers = self._external("image-pusher", images.push_principals)
+        if self._ci is not None and self._ci.image_publisher_role_arn is not None:
+            pushers.append(self._ci.image_publisher_role_arn)
+        pullers = self._external("image-puller", images.pull_principals) or [
+            environment.account_root_arn
+        ]
+        registries = []
+        for app, repository_name in environment.image_repositories.items():
+            registry = EcrRegistry(
+                self,
+                f"image-{app}",
+                EcrRegistryProps(
+                    repository_name=repository_name,
+                    push_principals=pushers,
+                    pull_principals=pullers,
+                    allow_force_delete=environment.emulator,
+                ),
+            )
+            registries.append(registry)
+            self.output(
+                f"image_{app.replace('-', '_')}_repository_url",
+                registry.repository_url,
+                f"ECR repository of the {app} image (CI pushes tag {images.tag})",
+            )
+        if self._ci is not None and self._ci.image_publisher_role_arn is not None:
+            self._ci.grant_image_push([registry.repository_arn for registry in registries])
+
+    def _add_observability(self) -> None:
+        environment = self.environment
+        observability = environment.observability
+        assert observability is not None
+        private_key = SecretAppConfig(
+            self,
+            "coralogix-key",
+            SecretAppConfigProps(
+                name=observability.secret_name,
+                name_prefix=environment.name_prefix,
+                environment_name=environment.name,
+                account_id=environment.account_id,
+                region=environment.region,
+                # Set with `berth secret put ENV NAME` from stdin: never in a plan or state.
+                value_source="out_of_band",
+                description="Coralogix private key the OpenTelemetry agent exports with",
+                allow_immediate_deletion=environment.emulator,
+            ),
+        )
+        self.output(
+            "coralogix_key_secret_name",
+            private_key.secret_name,
+            "Secret to fill with `berth secret put ENV NAME` (stdin only)",
+        )
+        self.output(
+            "coralogix_key_appconfig_application_id",
+            private_key.application_id,
+            "AppConfig application delivering the Coralogix key",
+        )
+        self.output(
+            "coralogix_key_retrieval_role_arn",
+            private_key.retrieval_role_arn,
+            "Role AppConfig assumes to read the Coralogix key (GetSecretValue on it only)",
+        )
+        identity = environment.otel_agent_identity
+        if identity is None:
+            return
+        # The agent's role (its ServiceAccount comes with its release, in the workloads stack).
+        agent = IrsaServiceAccount(self, "otel-agent", self._irsa_props(identity))
+        private_key.grant_read(agent)
+        self.output(
+            "otel_agent_role_arn",
+            agent.role_arn,
+            "IRSA role of the OpenTelemetry agent (reads the key through AppConfig only)",
+        )
+
+    def _add_s3_proxy_bucket(self) -> None:
+        environment = self.environment
+        proxy, identity = environment.s3_proxy, environment.s3_proxy_identity
+        assert proxy is not None and identity is not None
+        content = S3ProxyBucket(
+            self,
+            "s3proxy",
+            S3ProxyBucketProps(
+                bucket_name=environment.s3_proxy_bucket_name,
+                reader=self._irsa_props(identity),
+                prefix=proxy.prefix,
+                index_document=proxy.index_document,
+                content_dir=proxy.content_dir,
+            ),
+        )
+        self.output(
+            "s3proxy_bucket_name", content.bucket_name, "Private bucket the S3 proxy serves"
+        )
+        self.output(
+            "s3proxy_role_arn",
+            content.role_arn,
+            "IRSA role of the S3 proxy (reads the bucket below its prefix only)",
+        )
+
+    def _irsa_props(self, identity: WorkloadIdentity) -> IrsaServiceAccountProps:
+        """A workload's role, trusting its ServiceAccount through the cluster's OIDC provider."""
+        provider = self._cluster_oidc_provider()
+        return IrsaServiceAccountProps(
+            namespace=identity.namespace,
+            name=identity.service_account,
+            role_name=identity.role_name,
+            oidc_provider_arn=provider.arn,
+            oidc_issuer_url=provider.issuer_url,
+            # The workload's chart creates the ServiceAccount, in the workloads stack.
+            create_service_account=False,
+        )
+
+    def _cluster_oidc_provider(self) -> ClusterOidcProvider:
+        """The cluster's IAM OIDC provider: looked up (or created) once per stack."""
+        found = self.node.try_find_child("cluster-oidc-provider")
+        if isinstance(found, ClusterOidcProvider):
+            return found
+        environment = self.environment
+        cluster = environment.cluster
+        assert cluster is not None
+        reported = None
+        if cluster.remote_state is not None:
+            # The cluster's own state says which issuer it has: IRSA trusts must name that one.
+            state = cluster.remote_state
+            reported = cluster_state(
+                self,
+                "cluster-state",
+                bucket=state.bucket,
+                key=state.key,
+                region=state.region or environment.region,
+                assume_role=self.deploy_role,
+            ).get_string(state.oidc_issuer_output)
+        return ClusterOidcProvider(
+            self,
+            "cluster-oidc-provider",
+            ClusterOidcProviderProps(
+                issuer_url=cluster.oidc_issuer_url,
+                create_provider=cluster.oidc_provider == "create",
+                reported_issuer_url=reported,
+                reported_by=(
+                    f"the cluster's state s3://{cluster.remote_state.bucket}/{cluster.remote_state.key}"
+                    if cluster.remote_state
+                    else "the cluster"
+                ),
+            ),
+        )

@@ -1,0 +1,29 @@
+"""The cluster stack (`uat-cluster`): the namespaces Berth's workloads land in.
+
+Created before anything is installed into them, with Pod Security labels, so that what must
+exist in a namespace before its release (the S3 proxy's htpasswd Secret, a TLS Secret) can be
+put there between this step and the workloads step.
+"""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from berth.config import Environment
+from berth_constructs.workload_namespace import WorkloadNamespace, WorkloadNamespaceProps
+from stacks.base import BerthStack
+
+
+class ClusterStack(BerthStack):
+    def __init__(self, scope: Construct, environment: Environment) -> None:
+        super().__init__(scope, environment, environment.stacks.cluster)
+        self.cluster_access(kubernetes=True, helm=False)
+        for namespace in environment.workload_namespaces:
+            created = WorkloadNamespace(
+                self, f"namespace-{namespace}", WorkloadNamespaceProps(name=namespace)
+            )
+            self.output(
+                f"namespace_{namespace.replace('-', '_')}",
+                created.name,
+                "Namespace (Pod Security: restricted) that Berth's workloads are installed into",
+            )

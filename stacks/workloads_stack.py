@@ -1,0 +1,109 @@
+"""The workloads stack (`uat-workloads`): Berth's Helm releases.
+
+Installed last, once everything a release waits for exists: its namespace (the cluster stack),
+its IAM role and images (looked up here, so planning stops naming what is missing), and what
+`berth preflight ENV --step workloads` checks beforehand (the secret's value stored and deployed
+through AppConfig, the htpasswd and TLS Secrets).
+"""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from berth.config import PROJECT_ROOT, Environment
+from berth.naming import WorkloadIdentity, image_repository_name, secret_app_config_names
+from berth_constructs.ecr_registry import ContainerImage
+from berth_constructs.helm_chart import ChartSource
+from berth_constructs.lookups import existing_role_arn, pushed_image
+from berth_constructs.otel_agent_release import ImageRef, OtelAgentRelease, OtelAgentReleaseProps
+from berth_constructs.s3_proxy_bucket import example_path
+from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
+from stacks.base import BerthStack
+
+
+class WorkloadsStack(BerthStack):
+    def __init__(self, scope: Construct, environment: Environment) -> None:
+        super().__init__(scope, environment, environment.stacks.workloads)
+        self.cluster_access(kubernetes=False, helm=True)
+        if environment.otel_agent_identity is not None:
+            self._add_otel_agent(environment.otel_agent_identity)
+        if environment.s3_proxy_identity is not None:
+            self._add_s3_proxy(environment.s3_proxy_identity)
+
+    def _role_arn(self, identity: WorkloadIdentity) -> str:
+        """The workload's role, created by the account stack: looked up by name."""
+        return existing_role_arn(self, f"{identity.service_account}-role", identity.role_name)
+
+    def _image(self, app: str) -> ContainerImage:
+        """The app's image CI pushed with the environment's tag, pinned by digest."""
+        environment = self.environment
+        assert environment.images is not None
+        return pushed_image(
+            self,
+            f"{app}-image",
+            image_repository_name(environment.name_prefix, app),
+            environment.images.tag,
+        )
+
+    def _add_otel_agent(self, identity: WorkloadIdentity) -> None:
+        environment = self.environment
+        observability = environment.observability
+        assert observability is not None
+        fetcher = None
+        if environment.images is not None:
+            image = self._image("appconfig-fetch")
+            fetcher = ImageRef(
+                repository=image.repository, tag=environment.images.tag, digest=image.digest
+            )
+        OtelAgentRelease(
+            self,
+            "otel-agent",
+            OtelAgentReleaseProps(
+                private_key=secret_app_config_names(
+                    environment.name_prefix, environment.name, observability.secret_name
+                ),
+                role_arn=self._role_arn(identity),
+                region=environment.region,
+                coralogix_domain=observability.coralogix_domain,
+                namespace=identity.namespace,
+                service_account_name=identity.service_account,
+                mode=observability.mode,
+                json_key=observability.json_key,
+                coralogix_application_name=environment.name_prefix,
+                fetcher_image=fetcher,
+            ),
+        )
+
+    def _add_s3_proxy(self, identity: WorkloadIdentity) -> None:
+        environment = self.environment
+        proxy = environment.s3_proxy
+        assert proxy is not None
+        release = S3ProxyRelease(
+            self,
+            "s3proxy",
+            S3ProxyReleaseProps(
+                bucket_name=environment.s3_proxy_bucket_name,
+                bucket_region=environment.region,
+                role_arn=self._role_arn(identity),
+                host=proxy.host,
+                image=self._image("s3proxy"),
+                chart=ChartSource(path=PROJECT_ROOT / "charts" / "s3proxy"),
+                htpasswd_secret_name=proxy.htpasswd_secret_name,
+                tls_secret_name=proxy.tls_secret_name,
+                allow_self_signed_tls=proxy.allow_self_signed_tls,
+                prefix=proxy.prefix,
+                index_document=proxy.index_document,
+                example_path=example_path(proxy.content_dir, proxy.index_document)
+                if proxy.content_dir
+                else None,
+                namespace=identity.namespace,
+                service_account_name=identity.service_account,
+                ingress_class_name=proxy.ingress_class_name,
+            ),
+        )
+        if release.example_url is not None:
+            self.output(
+                "app_url_example",
+                release.example_url,
+                "A URL the S3 proxy serves (basic auth): an object the account stack uploaded",
+            )

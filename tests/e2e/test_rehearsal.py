@@ -1,0 +1,380 @@
+"""Rehearsal of a first deploy of `uat` and `prod`, each with its own synthesized account stack.
+
+For each environment, on a fresh emulator: seed what the README's bootstrap provides (berth.
+rehearsal), let real Terraform apply the account stack as the deploy role (the emulator answers
+in the environment's own account), check the result with boto3, show that a second plan has no
+change, then take one prerequisite away at a time and watch the plan stop naming it; finally
+check the workloads step's preconditions with `berth preflight`, against the emulator and the
+project's fake Kubernetes API, adding and removing each one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from berth import rehearsal
+from berth.aws import environment_session, role_choice
+from berth.config import PROJECT_ROOT, Environment, load_environment
+from berth.local import EMULATOR_CREDENTIALS, MotoServer
+from berth.preflight import Check, Preflight, kube_client_from_kubeconfig
+from berth.synth import stack_dir
+from berth.terraform import TerraformError
+from tests.apps.ecr_refresher.fake_kube_api import FakeKubeApi, serve
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Rehearsed:
+    environment: Environment
+    endpoint: str
+    stack: rehearsal.RehearsedStack
+    session: boto3.Session  # an administrator of the environment's account, on the emulator
+    synth_outdir: Path
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("uat", marks=pytest.mark.xdist_group("rehearsal-uat")),
+        pytest.param("prod", marks=pytest.mark.xdist_group("rehearsal-prod")),
+    ],
+)
+def rehearsed(
+    request: pytest.FixtureRequest,
+    synth_outdir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Rehearsed]:
+    environment = load_environment(request.param)
+    work = tmp_path_factory.mktemp(f"rehearsal-{environment.name}")
+    with MotoServer(log_path=work / "emulator.log") as emulator:
+        endpoint = emulator.endpoint_url
+        rehearsal.seed_prerequisites(environment, endpoint)
+        stack = rehearsal.prepare_stack(
+            stack_dir(environment.stacks.account, synth_outdir),
+            work / "stack",
+            endpoint,
+            environment.region,
+        )
+        stack.init()
+        stack.apply()
+        yield Rehearsed(
+            environment,
+            endpoint,
+            stack,
+            rehearsal.bootstrap_session(endpoint, environment.account_id, environment.region),
+            synth_outdir,
+        )
+        # The emulator forgets everything when it stops: nothing to destroy.
+
+
+def _client(rehearsed: Rehearsed, service: str) -> Any:
+    return rehearsed.session.client(service, endpoint_url=rehearsed.endpoint)
+
+
+def test_the_stack_was_applied_in_the_environments_own_account(rehearsed: Rehearsed) -> None:
+    outputs = rehearsed.stack.outputs()
+    account = rehearsed.environment.account_id
+    assert outputs["ci_deployer_role_arn"] == (
+        f"arn:aws:iam::{account}:role/{rehearsed.environment.name_prefix}-deployer"
+    )
+    repositories = _client(rehearsed, "ecr").describe_repositories()["repositories"]
+    assert {r["repositoryName"] for r in repositories} == set(
+        rehearsed.environment.image_repositories.values()
+    )
+
+
+def test_a_second_plan_has_no_change(rehearsed: Rehearsed) -> None:
+    assert rehearsed.stack.plan_changes() is False
+
+
+def _policy_principals(document: str | dict[str, Any]) -> list[tuple[str, str]]:
+    policy = json.loads(document) if isinstance(document, str) else document
+    found = []
+    for statement in policy["Statement"]:
+        principal = statement.get("Principal", {})
+        if principal == "*":
+            continue
+        for kind, values in principal.items():
+            for value in values if isinstance(values, list) else [values]:
+                found.append((kind, value))
+        for condition in statement.get("Condition", {}).values():
+            for key, values in condition.items():
+                if key == "aws:PrincipalArn":
+                    found += [
+                        ("AWS", v) for v in (values if isinstance(values, list) else [values])
+                    ]
+    return found
+
+
+def _exists(rehearsed: Rehearsed, kind: str, principal: str) -> bool:
+    iam = _client(rehearsed, "iam")
+    if kind == "Service" or principal == "*" or principal.endswith(":root"):
+        return True
+    try:
+        if kind == "Federated":
+            iam.get_open_id_connect_provider(OpenIDConnectProviderArn=principal)
+        else:
+            iam.get_role(RoleName=principal.rsplit("/", 1)[-1])
+    except ClientError:
+        return False
+    return True
+
+
+def test_every_principal_of_every_policy_exists(rehearsed: Rehearsed) -> None:
+    iam, ecr, s3 = (_client(rehearsed, s) for s in ("iam", "ecr", "s3"))
+    named: list[tuple[str, str, str]] = []
+    for role in iam.list_roles()["Roles"]:
+        named += [
+            (f"trust of {role['RoleName']}", kind, principal)
+            for kind, principal in _policy_principals(role["AssumeRolePolicyDocument"])
+        ]
+    for repository in ecr.describe_repositories()["repositories"]:
+        policy = ecr.get_repository_policy(repositoryName=repository["repositoryName"])
+        named += [
+            (f"ECR {repository['repositoryName']}", kind, principal)
+            for kind, principal in _policy_principals(policy["policyText"])
+        ]
+    for bucket in s3.list_buckets()["Buckets"]:
+        try:
+            policy = s3.get_bucket_policy(Bucket=bucket["Name"])["Policy"]
+        except ClientError:
+            continue
+        named += [
+            (f"bucket {bucket['Name']}", kind, principal)
+            for kind, principal in _policy_principals(policy)
+        ]
+    assert any(kind == "Federated" for _, kind, _ in named)
+    dangling = [entry for entry in named if not _exists(rehearsed, entry[1], entry[2])]
+    assert dangling == []
+
+
+def test_image_repositories_name_the_pushers_the_stack_made_or_found(rehearsed: Rehearsed) -> None:
+    environment = rehearsed.environment
+    policy = _client(rehearsed, "ecr").get_repository_policy(
+        repositoryName=environment.image_repositories["s3proxy"]
+    )["policyText"]
+    (push,) = [s for s in json.loads(policy)["Statement"] if s["Sid"] == "PushImages"]
+    pushers = push["Principal"]["AWS"]
+    pushers = sorted(pushers if isinstance(pushers, list) else [pushers])
+    expected = [
+        f"arn:aws:iam::{environment.account_id}:role/{environment.name_prefix}-image-publisher",
+        *(environment.images.push_principals if environment.images else []),
+    ]
+    assert pushers == sorted(expected)
+
+
+def test_the_proxys_content_is_uploaded_and_the_example_url_names_an_object(
+    rehearsed: Rehearsed,
+) -> None:
+    environment = rehearsed.environment
+    keys = [
+        item["Key"]
+        for item in _client(rehearsed, "s3").list_objects_v2(
+            Bucket=environment.s3_proxy_bucket_name
+        )["Contents"]
+    ]
+    assert sorted(keys) == ["index.html", "release-notes.txt"]
+    workloads = json.loads(
+        (
+            stack_dir(environment.stacks.workloads, rehearsed.synth_outdir) / "cdk.tf.json"
+        ).read_text()
+    )
+    url = workloads["output"]["app_url_example"]["value"]
+    assert environment.s3_proxy is not None
+    path = url.removeprefix(f"https://{environment.s3_proxy.host}/")
+    assert (path or environment.s3_proxy.index_document) in keys
+
+
+def test_the_secret_and_its_appconfig_environment_exist_without_a_value(
+    rehearsed: Rehearsed,
+) -> None:
+    environment = rehearsed.environment
+    secret = f"{environment.name_prefix}/coralogix-private-key"
+    described = _client(rehearsed, "secretsmanager").describe_secret(SecretId=secret)
+    assert "AWSCURRENT" not in {
+        s for v in described.get("VersionIdsToStages", {}).values() for s in v
+    }
+    appconfig = _client(rehearsed, "appconfig")
+    (application,) = [
+        a
+        for a in appconfig.list_applications()["Items"]
+        if a["Name"] == f"{environment.name_prefix}-coralogix-private-key"
+    ]
+    environments = appconfig.list_environments(ApplicationId=application["Id"])["Items"]
+    assert [e["Name"] for e in environments] == [environment.name]
+
+
+# Each prerequisite, taken away, must stop the plan with a message naming it.
+PLAN_STOPS = {
+    rehearsal.DEPLOY_ROLE: "reading IAM Role (berth-{env}-deploy): couldn't find resource",
+    rehearsal.CLUSTER_OIDC_PROVIDER: "finding IAM OIDC Provider by url (https://oidc.eks.eu-west-1.amazonaws.com/id/",
+    rehearsal.CLUSTER_STATE: "Unable to find remote state",
+    "role:berth-prod-release-engineering": "reading IAM Role (berth-prod-release-engineering)",
+}
+
+
+def test_each_missing_prerequisite_stops_the_plan_naming_it(rehearsed: Rehearsed) -> None:
+    environment = rehearsed.environment
+    keys = [key for key in rehearsal.prerequisites(environment) if key in PLAN_STOPS]
+    assert rehearsal.DEPLOY_ROLE in keys and rehearsal.CLUSTER_OIDC_PROVIDER in keys
+    everything_else = set(rehearsal.prerequisites(environment))
+    for key in keys:
+        rehearsal.remove_prerequisite(environment, rehearsed.endpoint, key)
+        with pytest.raises(TerraformError) as stopped:
+            rehearsed.stack.plan_changes(refresh=False)  # lookups are read all the same
+        assert PLAN_STOPS[key].format(env=environment.name) in str(stopped.value), key
+        rehearsal.seed_prerequisites(environment, rehearsed.endpoint, skip=everything_else - {key})
+    assert rehearsed.stack.plan_changes(refresh=False) is False
+
+
+# ---- the workloads step's preconditions ----
+
+
+def _kubeconfig(url: str, path: Path) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "fake", "cluster": {"server": url}}],
+                "users": [{"name": "deploy", "user": {"token": "not-checked"}}],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "deploy"}}],
+                "current-context": "fake",
+            }
+        )
+    )
+    return path
+
+
+def _workloads_preflight(rehearsed: Rehearsed, kubeconfig: Path) -> dict[str, Check]:
+    environment = rehearsed.environment
+    checks = Preflight(
+        environment,
+        lambda: environment_session(environment, role_choice(environment)),
+        lambda: kube_client_from_kubeconfig(kubeconfig, None),
+    ).run(["workloads"])
+    return {check.subject: check for check in checks}
+
+
+def _failed(checks: dict[str, Check]) -> dict[str, str]:
+    return {subject: check.detail for subject, check in checks.items() if not check.ok}
+
+
+def _push_image(rehearsed: Rehearsed, repository: str, tag: str) -> None:
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 1,
+            "digest": "sha256:" + "0" * 64,
+        },
+        "layers": [],
+    }
+    _client(rehearsed, "ecr").put_image(
+        repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag
+    )
+
+
+def _berth_secret_put(rehearsed: Rehearsed, value: str) -> None:
+    env = {**os.environ, **EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": rehearsed.endpoint}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "berth",
+            "secret",
+            "put",
+            rehearsed.environment.name,
+            "coralogix-private-key",
+        ],
+        input=value,
+        text=True,
+        capture_output=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "started AppConfig deployment" in result.stdout
+
+
+def test_the_workloads_step_waits_for_each_of_its_preconditions(
+    rehearsed: Rehearsed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = rehearsed.environment
+    assert environment.images is not None and environment.s3_proxy is not None
+    for key, value in EMULATOR_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", rehearsed.endpoint)
+    api = FakeKubeApi()
+    with serve(api) as url:
+        kubeconfig = _kubeconfig(url, tmp_path / "kubeconfig")
+
+        # Right after the account stack: nothing the releases need is there yet.
+        failed = _failed(_workloads_preflight(rehearsed, kubeconfig))
+        assert set(failed) == {
+            "namespace observability",
+            "namespace s3proxy",
+            f"image {environment.name_prefix}/appconfig-fetch",
+            f"image {environment.name_prefix}/s3proxy",
+            "secret value",
+            "Secret s3proxy/s3proxy-htpasswd",
+            *(
+                [f"Secret s3proxy/{environment.s3_proxy.tls_secret_name}"]
+                if environment.s3_proxy.tls_secret_name
+                else []
+            ),
+        }
+        assert f"deploy the {environment.name}-cluster stack first" in failed["namespace s3proxy"]
+        assert "tag 0.1.0 is not in ECR" in failed[f"image {environment.name_prefix}/s3proxy"]
+        assert "has no value yet" in failed["secret value"]
+
+        # The cluster stack, the image publisher, the operator: one precondition each.
+        restricted = {"pod-security.kubernetes.io/enforce": "restricted"}
+        for namespace in environment.workload_namespaces:
+            api.add_namespace(namespace, restricted)
+        for app in ("s3proxy", "appconfig-fetch"):
+            _push_image(rehearsed, environment.image_repositories[app], environment.images.tag)
+        _berth_secret_put(rehearsed, "the-coralogix-key")
+        api.put_secret(
+            "s3proxy", "s3proxy-htpasswd", {"type": "Opaque", "data": {"htpasswd": "dXNlcjokMnkk"}}
+        )
+        if environment.s3_proxy.tls_secret_name:
+            api.put_secret(
+                "s3proxy",
+                environment.s3_proxy.tls_secret_name,
+                {"type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}},
+            )
+        assert _failed(_workloads_preflight(rehearsed, kubeconfig)) == {}
+
+        # A value stored but not deployed (someone bypassed `berth secret put`).
+        _client(rehearsed, "secretsmanager").put_secret_value(
+            SecretId=f"{environment.name_prefix}/coralogix-private-key", SecretString="rotated"
+        )
+        failed = _failed(_workloads_preflight(rehearsed, kubeconfig))
+        assert list(failed) == ["secret value"]
+        assert "is not deployed; AppConfig serves" in failed["secret value"]
+        _berth_secret_put(rehearsed, "rotated")
+
+        # An image tag deleted again.
+        _client(rehearsed, "ecr").batch_delete_image(
+            repositoryName=environment.image_repositories["s3proxy"],
+            imageIds=[{"imageTag": environment.images.tag}],
+        )
+        assert list(_failed(_workloads_preflight(rehearsed, kubeconfig))) == [
+            f"image {environment.name_prefix}/s3proxy"
+        ]
