@@ -533,16 +533,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _deploy_role_policy(args: argparse.Namespace) -> int:
     from berth.cli import BerthError
-    from berth.synth import OUTDIR, stack_dir, synth_all
+    from berth.synth import OUTDIR, synth_environment
 
     environment = load_environment(args.environment)
     if environment.deploy_role is None:
         raise BerthError(f"{environment.name} has no deploy role (the emulator environment)")
     outdir: Path = args.outdir or OUTDIR
-    synth_all([environment], outdir=outdir)
     stacks = [
-        json.loads((stack_dir(name, outdir) / "cdk.tf.json").read_text())
-        for name in environment.stack_names
+        json.loads(path.read_text()) for path in synth_environment(environment, outdir).values()
     ]
     try:
         policy = deploy_role_policy(environment, stacks)

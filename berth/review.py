@@ -894,15 +894,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _review(args: argparse.Namespace) -> int:
-    from berth.synth import OUTDIR, stack_dir, synth_all
+    from berth.synth import OUTDIR, synth_environment
 
     environment = load_environment(args.environment)
     outdir: Path = args.outdir or OUTDIR
     checkov.checkov_binary()  # fail before the slow synth when checkov is missing
-    synth_all([environment], outdir=outdir)
-    stack_files = {
-        name: stack_dir(name, outdir) / "cdk.tf.json" for name in environment.stack_names
-    }
+    stack_files = synth_environment(environment, outdir)
     stacks = [json.loads(path.read_text()) for path in stack_files.values()]
     with tempfile.TemporaryDirectory(prefix="berth-review-") as staging:
         root = Path(staging)
