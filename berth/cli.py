@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands_secret,
         deploy_permissions,
         preflight,
+        refresher_keys,
         review,
     )
     from berth.chart_repo import cli as chart_repo_cli
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         review,
         preflight,
         deploy_permissions,
+        refresher_keys,
     ):
         module.register(subparsers)
     return parser

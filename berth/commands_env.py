@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _validate(args: argparse.Namespace) -> int:
     for environment in load_all_environments():
         cluster = environment.cluster.name if environment.cluster else "no cluster"
+        if environment.external_cluster is not None:
+            cluster = f"{environment.external_cluster.name} (outside EKS)"
         print(
             f"ok  {environment.name:<8} account {environment.account_id}  {environment.region}  {cluster}"
         )

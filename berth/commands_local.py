@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " ENV's own account stack as the deploy role, show that a second plan has no change,"
         " destroy. See berth/rehearsal.py.",
     )
-    rehearse.add_argument("environment", metavar="ENV", help="a real environment (uat, prod)")
+    rehearse.add_argument("environment", metavar="ENV", help="a real environment (uat, prod, edge)")
     rehearse.add_argument(
         "--skip",
         action="append",
@@ -307,7 +307,7 @@ def _rehearse(args: argparse.Namespace) -> int:
     from berth.cli import BerthError
     from berth.config import load_environment
     from berth.preflight import Preflight
-    from berth.synth import OUTDIR, stack_dir, synth_all
+    from berth.synth import OUTDIR, synth_environment
 
     environment = load_environment(args.environment)
     if environment.emulator:
@@ -322,7 +322,7 @@ def _rehearse(args: argparse.Namespace) -> int:
 
     started = _step(f"synthesizing {environment.name}")
     outdir: Path = args.outdir or OUTDIR
-    synth_all([environment], outdir=outdir)
+    stack_files = synth_environment(environment, outdir)
     _done(started)
     work = outdir / "rehearsal" / environment.name
     with MotoServer(log_path=None) as moto:
@@ -340,7 +340,7 @@ def _rehearse(args: argparse.Namespace) -> int:
             print(f"    {check.line()}")
         _done(started)
         stack = rehearsal.prepare_stack(
-            stack_dir(environment.stacks.account, outdir),
+            stack_files[environment.stacks.account].parent,
             work,
             moto.endpoint_url,
             environment.region,

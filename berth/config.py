@@ -28,10 +28,13 @@ from berth.naming import (
     APP_IMAGES,
     ORGANIZATION_ID,
     ORGANIZATION_PATH,
+    CredentialsRelease,
     StackNames,
     WorkloadIdentity,
     chart_reader_policy_name,
     ci_role_names,
+    ecr_builder_release,
+    ecr_refresher_release,
     image_repository_name,
     key_prefix_problem,
     stack_names,
@@ -64,6 +67,23 @@ def _check_namespace(value: str) -> str:
     if value in _RESERVED_NAMESPACES:
         raise ValueError(f"{value!r} belongs to Kubernetes; Berth creates its own namespaces")
     return value
+
+
+_NAMESPACE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# Namespaces whose Secrets are Kubernetes' own: no registry login is written there.
+_SYSTEM_NAMESPACES = _RESERVED_NAMESPACES - {"default"}
+
+
+def _check_target_namespaces(values: list[str]) -> list[str]:
+    for value in values:
+        if not re.match(_NAMESPACE, value):
+            raise ValueError(f"{value!r} is not a namespace name")
+        if value in _SYSTEM_NAMESPACES:
+            raise ValueError(f"{value!r} belongs to Kubernetes; no registry login is written there")
+    if len(set(values)) != len(values):
+        raise ValueError("names a namespace twice")
+    return values
 
 
 class ConfigError(Exception):
@@ -317,6 +337,234 @@ class ClusterConfig(_Strict):
         return self.oidc_issuer_url.removeprefix("https://").rstrip("/")
 
 
+class KubeconfigAccess(_Strict):
+    """Reach the cluster through a context of a kubeconfig file; its credentials stay there."""
+
+    # The kubeconfig on the machine that runs Terraform (`~` is the home folder there).
+    path: str = Field(default="~/.kube/config", min_length=1)
+    # The context to use, named so that a changed current-context never redirects a deploy.
+    context: str = Field(min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _not_a_document(cls, value: str) -> str:
+        if "\n" in value or value.lstrip().startswith(("apiVersion", "{")):
+            raise ValueError("give the path of a kubeconfig file, never its content")
+        return value
+
+
+# Credential-plugin arguments that carry a secret value: pass it through `env` names instead.
+_SECRET_ARGUMENT = re.compile(r"(?i)(token|password|secret|private[-_]?key)[^=]*=.+")
+
+
+class ExecCredentialAccess(_Strict):
+    """Reach the API server at `host` with a short-lived token from a client-go credential plugin.
+
+    The plugin runs when Terraform (or a `berth` command) needs the cluster, on that machine,
+    with that machine's environment: no token is written in this file, the JSON or the state.
+    """
+
+    # The API server, e.g. https://k8s.example.com:6443.
+    host: str = Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")
+    # The cluster's CA bundle as in a kubeconfig's `certificate-authority-data` (base64 PEM;
+    # public data).
+    certificate_authority_data: str = Field(min_length=1)
+    # The plugin (on PATH) and its arguments, e.g. `kubelogin get-token ...`.
+    command: str = Field(min_length=1)
+    args: list[str] = Field(default_factory=list)
+    # Environment variables the plugin reads, by NAME only: their values come from the
+    # environment of whoever runs Terraform (`berth preflight` checks they are set).
+    env: list[str] = Field(default_factory=list)
+    api_version: Literal[
+        "client.authentication.k8s.io/v1beta1", "client.authentication.k8s.io/v1"
+    ] = "client.authentication.k8s.io/v1beta1"
+
+    @field_validator("certificate_authority_data")
+    @classmethod
+    def _pem_bundle(cls, value: str) -> str:
+        import base64
+        import binascii
+
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValueError(
+                "not base64 (copy certificate-authority-data from a kubeconfig)"
+            ) from None
+        if "-----BEGIN CERTIFICATE-----" not in decoded:
+            raise ValueError("does not hold a PEM certificate")
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _no_secret_arguments(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if _SECRET_ARGUMENT.search(value):
+                raise ValueError(
+                    f"{value.split('=', 1)[0]}=...: a secret value never goes in this file; let the"
+                    " plugin read it from an environment variable named in `env`"
+                )
+        return values
+
+    @field_validator("env")
+    @classmethod
+    def _names_only(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+                raise ValueError(
+                    f"{value!r} is not an environment variable name (names only, no values)"
+                )
+        return values
+
+    @property
+    def certificate_authority_pem(self) -> str:
+        import base64
+
+        return base64.b64decode(self.certificate_authority_data).decode("ascii")
+
+
+class ExternalClusterConfig(_Strict):
+    """A Kubernetes cluster outside EKS (on premises or another cloud) that pulls from this
+    account's ECR through pull secrets the refresher keeps fresh (section `ecr_refresher`)."""
+
+    # What operators call the cluster (messages and the review report).
+    name: str = Field(min_length=1, max_length=100)
+    # How Terraform and `berth` commands reach its API: exactly one of these two.
+    kubeconfig: KubeconfigAccess | None = None
+    exec: ExecCredentialAccess | None = None
+    # The cluster's service-account token issuer (`--service-account-issuer`), when AWS can
+    # fetch its `/.well-known/openid-configuration` and keys over HTTPS: then the refresher
+    # federates through it (ecr_refresher.identity: web_identity) and holds no access key.
+    oidc_issuer_url: str | None = Field(default=None, pattern=r"^https://[^\s/]+(/[^\s]*)?$")
+    # The issuer's IAM OIDC provider: `lookup` (made beforehand) or `create` (by the stack).
+    oidc_provider: Literal["lookup", "create"] = "lookup"
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> ExternalClusterConfig:
+        if (self.kubeconfig is None) == (self.exec is None):
+            raise ValueError(
+                "kubeconfig: say how the cluster is reached: a kubeconfig (path, context) or an"
+                " exec credential plugin (host, certificate_authority_data, command), not both"
+            )
+        return self
+
+    @property
+    def oidc_issuer_host_path(self) -> str | None:
+        if self.oidc_issuer_url is None:
+            return None
+        return self.oidc_issuer_url.removeprefix("https://").rstrip("/")
+
+
+# A label selector term `key=value`: key `[prefix/]name`, value empty or a label value.
+_LABEL_TERM = re.compile(
+    r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+    r"=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
+)
+
+
+def _selector_terms(selector: str) -> list[str]:
+    return [term.strip() for term in selector.split(",") if term.strip()]
+
+
+class PullSecretNamespaces(_Strict):
+    """Which namespaces get the pull secret: exactly one of the three."""
+
+    # These namespaces (RBAC: a Role in each; the narrowest).
+    namespaces: list[str] = Field(default_factory=list)
+    # Namespaces carrying these labels, `key=value[,key=value]` (RBAC: a ClusterRole); new
+    # ones are served at once.
+    selector: str = ""
+    # Every namespace (RBAC: a ClusterRole).
+    all: bool = False
+
+    _namespaces = field_validator("namespaces")(_check_target_namespaces)
+
+    @field_validator("selector")
+    @classmethod
+    def _equality_terms(cls, value: str) -> str:
+        # Equality terms only, so the refresher's own namespace can be given the labels.
+        for term in _selector_terms(value):
+            if not _LABEL_TERM.fullmatch(term):
+                raise ValueError(
+                    f"{term!r}: write the selector as key=value terms joined by commas"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> PullSecretNamespaces:
+        if sum([bool(self.namespaces), bool(self.selector), self.all]) != 1:
+            raise ValueError("namespaces: choose exactly one of namespaces, selector or all")
+        return self
+
+    @property
+    def selector_labels(self) -> dict[str, str]:
+        """The labels the selector asks for (empty unless it is the mode)."""
+        return dict(term.split("=", 1) for term in _selector_terms(self.selector))
+
+
+class BuildsConfig(_Strict):
+    """In-cluster image builds (Tekton, Knative): a docker login that may push."""
+
+    # Namespaces the builds run in (they must exist): each gets the builder ServiceAccount and
+    # the basic-auth docker Secret with the Tekton/Knative annotations.
+    namespaces: list[str] = Field(min_length=1)
+    # The ServiceAccount the builds run as (created by the release in each namespace).
+    service_account: str = Field(default="builder", pattern=_OBJECT_NAME.pattern)
+    # Repositories the builds push to, created by the account stack as `<name_prefix>/<name>`;
+    # the build login may push to these and nothing else.
+    repositories: list[str] = Field(min_length=1)
+
+    _namespaces = field_validator("namespaces")(_check_target_namespaces)
+
+    @field_validator("repositories")
+    @classmethod
+    def _repository_names(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(
+                r"[a-z0-9]+(?:[._-][a-z0-9]+)*(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", value
+            ):
+                raise ValueError(f"{value!r} is not an ECR repository name")
+            if value in APP_IMAGES:
+                raise ValueError(f"{value!r} is the repository of Berth's own {value} image")
+        if len(set(values)) != len(values):
+            raise ValueError("names a repository twice")
+        return values
+
+
+class EcrRefresherConfig(_Strict):
+    """Docker logins for this account's ECR, kept fresh in a cluster outside AWS."""
+
+    # The refresher's AWS identity: `web_identity` (a role trusted through the cluster's OIDC
+    # issuer; no key anywhere) or `iam_user` (a user without keys in Terraform; its key is
+    # made and rotated by `berth refresher rotate-key ENV`, straight into the cluster).
+    identity: Literal["web_identity", "iam_user"]
+    # Namespace of the refresher releases (created by the cluster stack, Pod Security
+    # restricted); it always gets the pull secret too, for the refresher's own image.
+    namespace: str = Field(default="ecr-credential-refresher", pattern=_NAMESPACE)
+    # Which namespaces get the pull secret.
+    pull_secret_namespaces: PullSecretNamespaces
+    # ServiceAccounts in each of them whose imagePullSecrets get it, e.g. [default].
+    patch_service_accounts: list[str] = Field(default_factory=list)
+    # In-cluster builds that push to this account's ECR; None: no build login.
+    builds: BuildsConfig | None = None
+
+    _namespace = field_validator("namespace")(_check_namespace)
+
+    @field_validator("patch_service_accounts")
+    @classmethod
+    def _account_names(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _OBJECT_NAME.match(value):
+                raise ValueError(f"{value!r} is not a ServiceAccount name")
+        return values
+
+    @property
+    def target_namespaces(self) -> list[str]:
+        """The list mode's namespaces plus the refresher's own (its image is pulled with it)."""
+        names = self.pull_secret_namespaces.namespaces
+        return sorted({*names, self.namespace}) if names else []
+
+
 class DeployRoleConfig(_Strict):
     """The role Terraform assumes to deploy this environment (operators and CI assume into it)."""
 
@@ -476,6 +724,10 @@ class Environment(_Strict):
     observability: ObservabilityConfig | None = None
     # The S3 proxy release; needs a cluster and images.
     s3_proxy: S3ProxyConfig | None = None
+    # A cluster outside EKS (instead of `cluster`), served by the ECR credential refresher.
+    external_cluster: ExternalClusterConfig | None = None
+    # The refresher (and the build login) for `external_cluster`; needs images.
+    ecr_refresher: EcrRefresherConfig | None = None
 
     @model_validator(mode="after")
     def _backend_matches_target(self) -> Environment:
@@ -493,9 +745,40 @@ class Environment(_Strict):
             )
         if not self.emulator and self.deploy_role is None:
             raise ValueError("deploy_role: required for a real AWS account (Terraform assumes it)")
-        if self.emulator and (self.deploy_role is not None or self.cluster is not None):
+        if self.emulator and (self.deploy_role is not None or self.has_cluster):
             raise ValueError(
                 "deploy_role: the emulator environment has no deploy role and no cluster"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _external_cluster_is_served(self) -> Environment:
+        external, refresher = self.external_cluster, self.ecr_refresher
+        if external is not None and self.cluster is not None:
+            raise ValueError(
+                "external_cluster: an environment has one cluster: `cluster` (EKS) or"
+                " `external_cluster`, not both"
+            )
+        if (external is None) != (refresher is None):
+            raise ValueError(
+                "ecr_refresher: an external_cluster needs an ecr_refresher section and an"
+                " ecr_refresher an external_cluster (it is how that cluster pulls from ECR)"
+            )
+        if refresher is None or external is None:
+            return self
+        if self.images is None:
+            raise ValueError(
+                "images: the refresher runs from this account's ECR; add an images section"
+            )
+        if refresher.identity == "web_identity" and external.oidc_issuer_url is None:
+            raise ValueError(
+                "ecr_refresher.identity: web_identity needs external_cluster.oidc_issuer_url"
+                " (an issuer AWS can reach); without one use iam_user"
+            )
+        if refresher.identity == "iam_user" and external.oidc_issuer_url is not None:
+            raise ValueError(
+                "ecr_refresher.identity: iam_user leaves external_cluster.oidc_issuer_url unused;"
+                " choose web_identity (no key at all) or remove the issuer"
             )
         return self
 
@@ -625,9 +908,25 @@ class Environment(_Strict):
         return stack_names(self.name)
 
     @property
+    def looked_up_oidc_issuer(self) -> str | None:
+        """The cluster issuer whose IAM OIDC provider the account stack looks up (must exist
+        beforehand): EKS's unless the stack creates it; an external cluster's with web identity."""
+        if self.cluster is not None:
+            return self.cluster.oidc_issuer_url if self.cluster.oidc_provider == "lookup" else None
+        external = self.external_cluster
+        if external is None or external.oidc_provider != "lookup":
+            return None
+        return external.oidc_issuer_url
+
+    @property
+    def has_cluster(self) -> bool:
+        """Whether a cluster (EKS or external) gets the cluster and workloads stacks."""
+        return self.cluster is not None or self.external_cluster is not None
+
+    @property
     def stack_names(self) -> tuple[str, ...]:
         """The stacks this environment synthesizes: the cluster halves only with a cluster."""
-        return self.stacks.all if self.cluster is not None else (self.stacks.account,)
+        return self.stacks.all if self.has_cluster else (self.stacks.account,)
 
     def state_key(self, stack: str) -> str:
         """The S3 key of `stack`'s state, e.g. `berth/uat-cluster.tfstate`."""
@@ -659,6 +958,34 @@ class Environment(_Strict):
         return {app: image_repository_name(self.name_prefix, app) for app in APP_IMAGES}
 
     @property
+    def build_repositories(self) -> dict[str, str]:
+        """Build repository (as the file names it) -> ECR repository name."""
+        builds = self.ecr_refresher.builds if self.ecr_refresher else None
+        if builds is None:
+            return {}
+        return {name: image_repository_name(self.name_prefix, name) for name in builds.repositories}
+
+    @property
+    def ecr_refresher_release(self) -> CredentialsRelease | None:
+        """The pull release on the external cluster (None without one)."""
+        if self.ecr_refresher is None:
+            return None
+        return ecr_refresher_release(self.name_prefix, self.ecr_refresher.namespace)
+
+    @property
+    def ecr_builder_release(self) -> CredentialsRelease | None:
+        """The build release (None without `ecr_refresher.builds`)."""
+        if self.ecr_refresher is None or self.ecr_refresher.builds is None:
+            return None
+        return ecr_builder_release(self.name_prefix, self.ecr_refresher.namespace)
+
+    @property
+    def credentials_releases(self) -> tuple[CredentialsRelease, ...]:
+        """Every refresher release of the environment: the pull one, then the build one."""
+        found = (self.ecr_refresher_release, self.ecr_builder_release)
+        return tuple(release for release in found if release is not None)
+
+    @property
     def otel_agent_identity(self) -> WorkloadIdentity | None:
         if self.observability is None or self.cluster is None:
             return None
@@ -674,7 +1001,9 @@ class Environment(_Strict):
     def workload_namespaces(self) -> tuple[str, ...]:
         """Every namespace a release of this environment lands in, sorted, each once."""
         identities = (self.otel_agent_identity, self.s3_proxy_identity)
-        return tuple(sorted({i.namespace for i in identities if i is not None}))
+        namespaces = {i.namespace for i in identities if i is not None}
+        namespaces |= {release.namespace for release in self.credentials_releases}
+        return tuple(sorted(namespaces))
 
 
 def _format_location(location: tuple[int | str, ...]) -> str:

@@ -123,6 +123,18 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "iam:DetachRolePolicy",
         "iam:ListAttachedRolePolicies",
     ),
+    # The refresher's users outside AWS (created without keys). Delete first leaves the user's
+    # groups (ListGroupsForUser); without force_destroy the provider touches no access key.
+    "aws_iam_user": (
+        "iam:CreateUser",
+        "iam:GetUser",
+        "iam:UpdateUser",
+        "iam:TagUser",
+        "iam:UntagUser",
+        "iam:ListGroupsForUser",
+        "iam:DeleteUser",
+    ),
+    "aws_iam_user_policy": ("iam:PutUserPolicy", "iam:GetUserPolicy", "iam:DeleteUserPolicy"),
     "aws_iam_openid_connect_provider": (
         "iam:CreateOpenIDConnectProvider",
         "iam:GetOpenIDConnectProvider",
@@ -243,6 +255,14 @@ COMMAND_ACTIONS: tuple[str, ...] = (
     "iam:GetOpenIDConnectProvider",
 )
 
+# What `berth refresher rotate-key` calls as the deploy role, for stacks with IAM users: the
+# users' access keys are made and deleted there, never by Terraform.
+USER_KEY_COMMAND_ACTIONS: tuple[str, ...] = (
+    "iam:ListAccessKeys",
+    "iam:CreateAccessKey",
+    "iam:DeleteAccessKey",
+)
+
 # Actions AWS does not let a policy scope to a resource.
 # https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html
 UNSCOPABLE = frozenset(
@@ -323,6 +343,7 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
         "eks": f"arn:aws:eks:{region}:{account}:cluster/",
     }
     buckets = _literals(stacks, "resource", "aws_s3_bucket", "bucket")
+    users = _literals(stacks, "resource", "aws_iam_user", "name")
     roles = _literals(stacks, "resource", "aws_iam_role", "name")
     roles += _literals(stacks, "data", "aws_iam_role", "name")
     repositories = _literals(stacks, "resource", "aws_ecr_repository", "name")
@@ -339,12 +360,15 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
     for kind in data:
         actions.update(DATA_ACTIONS[kind])
     actions.update(COMMAND_ACTIONS)
+    if users:
+        actions.update(USER_KEY_COMMAND_ACTIONS)
 
     scoped: dict[str, list[str]] = {
         "s3:object": [f"{arn['s3']}{bucket}/*" for bucket in buckets],
         "s3:bucket": [f"{arn['s3']}{bucket}" for bucket in buckets],
         "iam:role": [f"{arn['iam']}role/{name}" for name in sorted(set(roles))],
         "iam:policy": [f"{arn['iam']}policy/{name}" for name in policies],
+        "iam:user": [f"{arn['iam']}user/{name}" for name in users],
         "iam:oidc-provider": [
             f"{arn['iam']}oidc-provider/{url.removeprefix('https://').rstrip('/')}"
             for url in sorted(set(providers))
@@ -411,9 +435,14 @@ _POLICY_ACTIONS = frozenset(
 
 
 def _iam_resource_kind(action_name: str) -> str:
+    """Which IAM resources an action of the table acts on (all of them name theirs)."""
     if "OpenIDConnect" in action_name:
         return "iam:oidc-provider"
-    return "iam:policy" if action_name in _POLICY_ACTIONS else "iam:role"
+    if action_name in _POLICY_ACTIONS:
+        return "iam:policy"
+    if "User" in action_name or "AccessKey" in action_name:
+        return "iam:user"
+    return "iam:role"
 
 
 def _sid(actions: Iterable[str], resources: Sequence[str]) -> str:
@@ -544,16 +573,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _deploy_role_policy(args: argparse.Namespace) -> int:
     from berth.cli import BerthError
-    from berth.synth import OUTDIR, stack_dir, synth_all
+    from berth.synth import OUTDIR, synth_environment
 
     environment = load_environment(args.environment)
     if environment.deploy_role is None:
         raise BerthError(f"{environment.name} has no deploy role (the emulator environment)")
     outdir: Path = args.outdir or OUTDIR
-    synth_all([environment], outdir=outdir)
     stacks = [
-        json.loads((stack_dir(name, outdir) / "cdk.tf.json").read_text())
-        for name in environment.stack_names
+        json.loads(path.read_text()) for path in synth_environment(environment, outdir).values()
     ]
     try:
         policy = deploy_role_policy(environment, stacks)

@@ -178,3 +178,72 @@ ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 ORGANIZATION_PATH = re.compile(
     r"^o-[a-z0-9]{10,32}/(r-[0-9a-z]{4,32}/(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)*)?\*?$"
 )
+# Registry credentials on a cluster outside AWS: releases of `charts/ecr-credential-refresher`.
+# The pull release keeps a docker login for this account's ECR in the pull-secret namespaces;
+# the build release gives the build namespaces a login that may also push, as a second AWS
+# identity, so a pull secret never carries push rights.
+ECR_REFRESHER_RELEASE = "ecr-credential-refresher"
+ECR_BUILDER_RELEASE = "ecr-build-credentials"
+# The refresher image's own pull secret in its namespace: made once by hand (README), then kept
+# fresh by the pull release, whose targets always include its own namespace.
+ECR_PULL_SECRET = "ecr-pull"  # noqa: S105 - an object name, not a secret
+
+
+@dataclass(frozen=True)
+class CredentialsRelease:
+    """One release of the refresher chart and the AWS identity it runs as.
+
+    The account stack names the IAM role or user after `iam_name`, the workloads stack installs
+    the release, and `berth refresher rotate-key` finds the user, its Secret and the status the
+    refresher reports: all from this one value.
+    """
+
+    # Helm release name; also its ServiceAccount's name and the chart's full name.
+    release: str
+    # Namespace of the release (created by the cluster stack).
+    namespace: str
+    # The IAM role (web identity) or IAM user (access key) it runs as.
+    iam_name: str
+    # Secret (IAM user mode) whose `credentials` key holds the user's access key, written only
+    # by `berth refresher rotate-key`.
+    credentials_secret: str
+    # ConfigMap where the refresher reports the access key id it last got a token with.
+    status_config_map: str
+    # kubernetes.io/dockerconfigjson Secret it writes into each target namespace.
+    pull_secret: str
+    # kubernetes.io/basic-auth Secret with Tekton/Knative annotations ("" = none).
+    builder_secret: str = ""
+
+    @property
+    def service_account(self) -> str:
+        return self.release
+
+    @property
+    def subject(self) -> str:
+        """The token subject Kubernetes issues for the release's ServiceAccount."""
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+
+def ecr_refresher_release(name_prefix: str, namespace: str) -> CredentialsRelease:
+    """The pull release: pull rights on this environment's repositories only."""
+    return CredentialsRelease(
+        release=ECR_REFRESHER_RELEASE,
+        namespace=namespace,
+        iam_name=f"{name_prefix}-ecr-refresher",
+        credentials_secret=f"{ECR_REFRESHER_RELEASE}-aws",
+        status_config_map=f"{ECR_REFRESHER_RELEASE}-status",
+        pull_secret=ECR_PULL_SECRET,
+    )
+
+
+def ecr_builder_release(name_prefix: str, namespace: str) -> CredentialsRelease:
+    """The build release: push rights on the build repositories the file lists."""
+    return CredentialsRelease(
+        release=ECR_BUILDER_RELEASE,
+        namespace=namespace,
+        iam_name=f"{name_prefix}-ecr-builder",
+        credentials_secret=f"{ECR_BUILDER_RELEASE}-aws",
+        status_config_map=f"{ECR_BUILDER_RELEASE}-status",
+        pull_secret="ecr-build-pull",  # noqa: S106 - an object name, not a secret
+        builder_secret="ecr-push",  # noqa: S106 - an object name, not a secret
+    )

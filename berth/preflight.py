@@ -10,15 +10,18 @@ and names what is missing and how to provide it:
   versioned; the cluster's IAM OIDC provider exists (unless the stack creates it); the GitHub
   OIDC provider the file names; this account's roles the file names; the cluster's state (when
   the file reads cluster facts from it) with the file's OIDC issuer.
-- cluster (`cdktf deploy ENV-cluster`): the account stack's workload roles exist; the cluster
-  reports the file's OIDC issuer; its Kubernetes API answers.
+- cluster (`cdktf deploy ENV-cluster`): the account stack's workload roles (or, for a cluster
+  outside EKS, the refresher's roles or IAM users) exist; the cluster reports the file's OIDC
+  issuer; the exec plugin's variables are set; its Kubernetes API answers.
 - workloads (`cdktf deploy ENV-workloads`): the namespaces exist; the images are in ECR with
   the file's tag; the secret has a value and AppConfig serves that value; the htpasswd and TLS
-  Secrets the file names exist.
+  Secrets the file names exist; outside EKS, each refresher user's key is in its Secret (`berth
+  refresher rotate-key`), the refresher image's own pull secret exists, and the namespaces the
+  refresher writes into exist.
 
 Exit status 1 when any check fails. The Kubernetes API is reached as the providers reach it (the
-cluster's endpoint and CA, a token from `aws eks get-token` as the deploy role) unless
-`--kubeconfig` names another way.
+cluster's endpoint and CA, a token from `aws eks get-token` as the deploy role; outside EKS the
+file's kubeconfig context or exec plugin) unless `--kubeconfig` names another way.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -37,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from berth.aws import CredentialsError, add_credentials_arguments, environment_session, role_choice
 from berth.config import Environment, load_environment
-from berth.naming import image_repository_name, secret_app_config_names
+from berth.naming import ECR_PULL_SECRET, image_repository_name, secret_app_config_names
 
 if TYPE_CHECKING:
     import boto3
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
 STEPS = ("account", "cluster", "workloads")
 # The key the s3proxy chart reads from an existing htpasswd Secret.
 HTPASSWD_KEY = "htpasswd"
+# The key the refresher chart mounts from its credentials Secret (berth.refresher_keys).
+CREDENTIALS_KEY = "credentials"
 POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
@@ -136,6 +142,9 @@ class Preflight:
         cluster = environment.cluster
         if cluster is not None and cluster.oidc_provider == "lookup":
             yield f"IAM OIDC provider of {cluster.oidc_issuer_url}", self._cluster_oidc_provider
+        external = environment.external_cluster
+        if external is not None and external.oidc_issuer_url and external.oidc_provider == "lookup":
+            yield f"IAM OIDC provider of {external.oidc_issuer_url}", self._cluster_oidc_provider
         if environment.ci is not None and environment.ci.oidc_provider_arn:
             arn = environment.ci.oidc_provider_arn
             yield f"GitHub OIDC provider {arn}", partial(self._oidc_provider, arn)
@@ -153,9 +162,20 @@ class Preflight:
                     f"role {identity.role_name}",
                     partial(self._role_named, identity.role_name),
                 )
+        refresher = environment.ecr_refresher
+        for release in environment.credentials_releases:
+            assert refresher is not None
+            if refresher.identity == "web_identity":
+                yield f"role {release.iam_name}", partial(self._role_named, release.iam_name)
+            else:
+                yield f"IAM user {release.iam_name}", partial(self._user_named, release.iam_name)
         if environment.cluster is not None and environment.cluster.facts_source == "eks_api":
             yield f"EKS cluster {environment.cluster.name}", self._eks_cluster
-        if environment.cluster is not None:
+        external = environment.external_cluster
+        if external is not None and external.exec is not None:
+            for name in external.exec.env:
+                yield f"exec plugin variable {name}", partial(self._variable_set, name)
+        if environment.has_cluster:
             yield "Kubernetes API", self._kubernetes_api
 
     def _workload_checks(self) -> Iterator[tuple[str, Callable[[], str]]]:
@@ -178,6 +198,29 @@ class Preflight:
                     f"Secret {proxy.namespace}/{proxy.tls_secret_name}",
                     partial(self._tls_secret, proxy.tls_secret_name),
                 )
+        yield from self._refresher_checks()
+
+    def _refresher_checks(self) -> Iterator[tuple[str, Callable[[], str]]]:
+        environment = self.environment
+        refresher = environment.ecr_refresher
+        if refresher is None:
+            return
+        namespace = refresher.namespace
+        yield (
+            f"Secret {namespace}/{ECR_PULL_SECRET} (the refresher image's pull secret)",
+            self._bootstrap_pull_secret,
+        )
+        if refresher.identity == "iam_user":
+            for release in environment.credentials_releases:
+                yield (
+                    f"Secret {namespace}/{release.credentials_secret}",
+                    partial(self._credentials_secret, release.credentials_secret),
+                )
+        listed = [n for n in refresher.pull_secret_namespaces.namespaces if n != namespace]
+        if refresher.builds is not None:
+            listed += [n for n in refresher.builds.namespaces if n not in listed]
+        for target in listed:
+            yield f"namespace {target} (refresher target)", partial(self._target_namespace, target)
 
     # ---- account ----
 
@@ -208,18 +251,30 @@ class Preflight:
         return "exists, versioned"
 
     def _cluster_oidc_provider(self) -> str:
-        cluster = self.environment.cluster
-        assert cluster is not None
+        environment = self.environment
+        cluster, external = environment.cluster, environment.external_cluster
+        if cluster is not None:
+            wanted = cluster.oidc_issuer_host_path
+            how = (
+                f"`eksctl utils associate-iam-oidc-provider --cluster {cluster.name} --approve`,"
+                " or set cluster.oidc_provider: create"
+            )
+        else:
+            assert external is not None and external.oidc_issuer_url is not None
+            wanted = str(external.oidc_issuer_host_path)
+            how = (
+                f"`aws iam create-open-id-connect-provider --url {external.oidc_issuer_url}"
+                " --client-id-list sts.amazonaws.com`, or set external_cluster.oidc_provider:"
+                " create"
+            )
         iam = self.client("iam")
-        wanted = cluster.oidc_issuer_host_path
         for provider in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
             arn = str(provider["Arn"])
             if arn.split(":oidc-provider/", 1)[-1].rstrip("/") == wanted:
                 return self._oidc_provider(arn, audience="sts.amazonaws.com")
         raise _Failed(
-            "missing: create it (`eksctl utils associate-iam-oidc-provider --cluster"
-            f" {cluster.name} --approve`, or set cluster.oidc_provider: create in"
-            f" environments/{self.environment.name}.yaml); without it no IRSA role can be assumed"
+            f"missing: create it ({how} in environments/{environment.name}.yaml); without it no"
+            " web-identity role can be assumed"
         )
 
     def _oidc_provider(self, arn: str, audience: str | None = None) -> str:
@@ -240,6 +295,16 @@ class Preflight:
         except Exception as error:
             raise _Failed(
                 f"{_error_code(error)}: no role {name} in account {self.environment.account_id}"
+            ) from None
+        return "exists"
+
+    def _user_named(self, name: str) -> str:
+        try:
+            self.client("iam").get_user(UserName=name)
+        except Exception as error:
+            raise _Failed(
+                f"{_error_code(error)}: no IAM user {name}: deploy the"
+                f" {self.environment.stacks.account} stack first"
             ) from None
         return "exists"
 
@@ -300,13 +365,22 @@ class Preflight:
             )
         return f"{described.get('status', 'unknown')}, OIDC issuer as in the file"
 
+    def _variable_set(self, name: str) -> str:
+        if not os.environ.get(name):
+            raise _Failed(
+                "not set: the exec credential plugin reads it (external_cluster.exec.env); set"
+                " it in this shell, never in the environment file"
+            )
+        return "set"
+
     def _kubernetes_api(self) -> str:
+        how = "as the deploy role" if self.environment.cluster is not None else "as the file says"
         try:
             self.core_v1().list_namespace(limit=1)
         except _Failed:
             raise
         except Exception as error:
-            raise _Failed(f"does not answer as the deploy role: {_kube_reason(error)}") from None
+            raise _Failed(f"does not answer {how}: {_kube_reason(error)}") from None
         return "answers"
 
     # ---- workloads ----
@@ -332,6 +406,8 @@ class Preflight:
             apps.append("appconfig-fetch")
         if environment.s3_proxy is not None:
             apps.append("s3proxy")
+        if environment.ecr_refresher is not None:
+            apps.append("ecr-refresher")
         return apps
 
     def _image(self, app: str) -> str:
@@ -382,15 +458,60 @@ class Preflight:
             f" {version} (deployment #{number}, {state}): {put}"
         )
 
-    def _secret(self, name: str) -> Any:
-        proxy = self.environment.s3_proxy
-        assert proxy is not None
+    def _secret(self, name: str, namespace: str | None = None, how: str = "") -> Any:
+        if namespace is None:
+            proxy = self.environment.s3_proxy
+            assert proxy is not None
+            namespace = proxy.namespace
         try:
-            return self.core_v1().read_namespaced_secret(name, proxy.namespace)
+            return self.core_v1().read_namespaced_secret(name, namespace)
         except _Failed:
             raise
         except Exception as error:
-            raise _Failed(f"{_kube_reason(error)}: create it in {proxy.namespace}") from None
+            raise _Failed(f"{_kube_reason(error)}: {how or f'create it in {namespace}'}") from None
+
+    def _bootstrap_pull_secret(self) -> str:
+        environment = self.environment
+        refresher = environment.ecr_refresher
+        assert refresher is not None
+        namespace = refresher.namespace
+        server = f"{environment.account_id}.dkr.ecr.{environment.region}.amazonaws.com"
+        secret = self._secret(
+            ECR_PULL_SECRET,
+            namespace,
+            "the refresher's own image is pulled with it before the refresher can write it;"
+            f" make the first one (12 h) with `kubectl -n {namespace} create secret"
+            f" docker-registry {ECR_PULL_SECRET} --docker-server={server} --docker-username=AWS"
+            f' --docker-password="$(aws ecr get-login-password --region {environment.region})"`',
+        )
+        if secret.type != "kubernetes.io/dockerconfigjson":
+            raise _Failed(f"is of type {secret.type}, not kubernetes.io/dockerconfigjson")
+        return "exists (the refresher keeps it fresh once it runs)"
+
+    def _credentials_secret(self, name: str) -> str:
+        from berth.refresher_keys import key_in_secret
+
+        environment = self.environment
+        refresher = environment.ecr_refresher
+        assert refresher is not None
+        rotate = f"berth refresher rotate-key {environment.name}"
+        secret = self._secret(name, refresher.namespace, f"make the IAM user's key with `{rotate}`")
+        key_id = key_in_secret(secret.data)
+        if key_id is None:
+            raise _Failed(f"has no key {CREDENTIALS_KEY!r} with an access key: `{rotate}`")
+        return f"holds access key {key_id}"
+
+    def _target_namespace(self, name: str) -> str:
+        try:
+            self.core_v1().read_namespace(name)
+        except _Failed:
+            raise
+        except Exception as error:
+            raise _Failed(
+                f"{_kube_reason(error)}: the refresher writes its secrets there but does not"
+                " create it; create it (its workloads run there)"
+            ) from None
+        return "exists"
 
     def _htpasswd_secret(self) -> str:
         proxy = self.environment.s3_proxy
@@ -425,6 +546,52 @@ def kube_client_from_kubeconfig(path: Path, context: str | None) -> Any:
     from kubernetes import config
 
     return config.new_client_from_config(config_file=str(path), context=context)  # type: ignore[no-untyped-call]
+
+
+def external_kube_client(environment: Environment) -> Any:
+    """A client for a cluster outside EKS, reached as its environment file says: the
+    kubeconfig context, or the API server with a token from the exec credential plugin."""
+    from kubernetes import config
+
+    external = environment.external_cluster
+    assert external is not None
+    if external.kubeconfig is not None:
+        return config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=os.path.expanduser(external.kubeconfig.path),
+            context=external.kubeconfig.context,
+        )
+    access = external.exec
+    assert access is not None
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": external.name,
+                "cluster": {
+                    "server": access.host,
+                    "certificate-authority-data": access.certificate_authority_data,
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": "berth",
+                "user": {
+                    "exec": {
+                        "apiVersion": access.api_version,
+                        "command": access.command,
+                        "args": list(access.args),
+                    }
+                },
+            }
+        ],
+        "contexts": [
+            {"name": external.name, "context": {"cluster": external.name, "user": "berth"}}
+        ],
+        "current-context": external.name,
+    }
+    return config.new_client_from_config_dict(document)  # type: ignore[no-untyped-call]
 
 
 def eks_kube_client(environment: Environment, session: boto3.Session) -> Any:
@@ -494,7 +661,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     preflight.add_argument(
         "--kubeconfig",
         type=Path,
-        help="reach the cluster with this kubeconfig instead of EKS + aws eks get-token",
+        help="reach the cluster with this kubeconfig instead of EKS + aws eks get-token (or the"
+        " environment file's way into a cluster outside EKS)",
     )
     preflight.add_argument("--context", help="kubeconfig context (with --kubeconfig)")
     add_credentials_arguments(preflight)
@@ -503,7 +671,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def steps_of(environment: Environment, step: str) -> list[str]:
     """The steps to check: one, or every step the environment has."""
-    available = list(STEPS) if environment.cluster is not None else ["account"]
+    available = list(STEPS) if environment.has_cluster else ["account"]
     if step == "all":
         return available
     if step not in available:
@@ -528,6 +696,8 @@ def _preflight(args: argparse.Namespace) -> int:
         if args.kubeconfig is not None:
             return kube_client_from_kubeconfig(args.kubeconfig, args.context)
         try:
+            if environment.external_cluster is not None:
+                return external_kube_client(environment)
             return eks_kube_client(environment, session())
         except _Failed:
             raise

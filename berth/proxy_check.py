@@ -50,23 +50,19 @@ def _write_htpasswd(directory: Path, password: str) -> Path:
     return path
 
 
-def _wait_for_health(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    import ssl
-
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # our own throwaway certificate, on loopback
+def _wait_for_health(process: subprocess.Popen[bytes], management_port: int, log: Path) -> None:
+    # /healthz lives on the proxy's management listener (plain HTTP), apart from the content.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ProxyCheckError(f"the S3 proxy exited early; see {log}")
         try:
-            url = f"https://{LOOPBACK}:{port}/healthz"
-            with urllib.request.urlopen(url, timeout=1, context=context):
+            url = f"http://{LOOPBACK}:{management_port}/healthz"
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
-    raise ProxyCheckError(f"the S3 proxy did not answer on port {port}; see {log}")
+    raise ProxyCheckError(f"the S3 proxy did not answer on port {management_port}; see {log}")
 
 
 def pull_through_proxy(
@@ -79,6 +75,7 @@ def pull_through_proxy(
     password = secrets.token_urlsafe(18)
     cert, key = write_loopback_certificate(work)
     port = free_loopback_port()
+    management_port = free_loopback_port()
     log = work / "s3proxy.log"
     env = {
         **os.environ,
@@ -89,6 +86,7 @@ def pull_through_proxy(
         "S3PROXY_BIND_ADDRESS": LOOPBACK,
         "S3PROXY_PORT": str(port),
         "S3PROXY_PREFIX": prefix,
+        "S3PROXY_MANAGEMENT_PORT": str(management_port),
         "S3PROXY_INDEX_DOCUMENT": "index.yaml",
         "S3PROXY_HTPASSWD_FILE": str(_write_htpasswd(work, password)),
         "S3PROXY_TLS_CERT_FILE": str(cert),
@@ -100,7 +98,7 @@ def pull_through_proxy(
         )
     url = f"https://{LOOPBACK}:{port}"
     try:
-        _wait_for_health(process, port, log)
+        _wait_for_health(process, management_port, log)
         credentials = {"username": PROXY_USER, "password": password}
         index = helm_sdk.fetch_index(url, **credentials, insecure_skip_tls_verify=True)
         charts = sorted(index.get("entries", {}))

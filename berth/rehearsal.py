@@ -92,7 +92,7 @@ def prerequisites(environment: Environment) -> list[str]:
     if environment.deploy_role is not None:
         keys.append(DEPLOY_ROLE)
     cluster = environment.cluster
-    if cluster is not None and cluster.oidc_provider == "lookup":
+    if environment.looked_up_oidc_issuer is not None:
         keys.append(CLUSTER_OIDC_PROVIDER)
     if environment.ci is not None and environment.ci.oidc_provider_arn:
         keys.append(GITHUB_OIDC_PROVIDER)
@@ -121,10 +121,9 @@ def seed_prerequisites(
             assert name is not None
             _role(iam, name, environment.account_id)
         elif key == CLUSTER_OIDC_PROVIDER:
-            assert environment.cluster is not None
-            iam.create_open_id_connect_provider(
-                Url=environment.cluster.oidc_issuer_url, ClientIDList=["sts.amazonaws.com"]
-            )
+            issuer = environment.looked_up_oidc_issuer
+            assert issuer is not None
+            iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"])
         elif key == GITHUB_OIDC_PROVIDER:
             iam.create_open_id_connect_provider(
                 Url="https://token.actions.githubusercontent.com",
@@ -226,9 +225,10 @@ def remove_prerequisite(environment: Environment, endpoint: str, key: str) -> No
     elif key == DEPLOY_ROLE:
         iam.delete_role(RoleName=environment.deploy_role_name)
     elif key in (CLUSTER_OIDC_PROVIDER, GITHUB_OIDC_PROVIDER):
+        issuer = environment.looked_up_oidc_issuer
         wanted = (
-            environment.cluster.oidc_issuer_host_path
-            if key == CLUSTER_OIDC_PROVIDER and environment.cluster
+            issuer.removeprefix("https://").rstrip("/")
+            if key == CLUSTER_OIDC_PROVIDER and issuer
             else "token.actions.githubusercontent.com"
         )
         for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:

@@ -32,6 +32,7 @@ REVIEW_DIR = "review"
 # Short, reviewer-facing names for the resource types the report mentions.
 KINDS = {
     "aws_iam_role": "role",
+    "aws_iam_user": "user",
     "aws_iam_policy": "policy",
     "aws_iam_openid_connect_provider": "oidc-provider",
     "aws_s3_bucket": "bucket",
@@ -71,6 +72,8 @@ _APPCONFIG_READ = ("appconfig:StartConfigurationSession", "appconfig:GetLatestCo
 _KMS_DECRYPT = "kms:Decrypt"
 
 Json = dict[str, Any]
+# How a release whose AWS identity is an IAM user's key in a Secret is shown.
+STATIC_KEYS = "static keys"
 
 
 def _grants(actions: Iterable[str], wanted: str) -> bool:
@@ -226,6 +229,10 @@ class Stack:
             ],
             "note": "inline JSON string: not a policy document, scanners cannot read it",
         }
+
+
+def _as_dict(value: Any) -> Json:
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -384,6 +391,41 @@ def _elsewhere(stack: Stack, identities: list[Json]) -> Json:
         ]
 
     return {"buckets": listed(buckets), "kms_keys": listed(keys)}
+
+
+def _users(stack: Stack) -> list[Json]:
+    """IAM users, like roles: what they may do, and where their keys come from."""
+    users: list[Json] = []
+    has_key = {
+        stack.referenced(key.get("user"), "aws_iam_user")
+        for _, _, key in stack.resources("aws_iam_access_key")
+    }
+    for _, logical_id, _ in stack.resources("aws_iam_user"):
+        permissions = [
+            {
+                "policy": f"inline {inline.get('name', '')}".strip(),
+                "statements": stack.statements(inline.get("policy")),
+            }
+            for _, _, inline in stack.resources("aws_iam_user_policy")
+            if stack.referenced(inline.get("user"), "aws_iam_user") == logical_id
+        ]
+        for _, _, attachment in stack.resources("aws_iam_user_policy_attachment"):
+            if stack.referenced(attachment.get("user"), "aws_iam_user") == logical_id:
+                permissions.append(
+                    {"policy": f"managed {attachment.get('policy_arn')}", "statements": []}
+                )
+        users.append(
+            {
+                "user": stack.name_of("aws_iam_user", logical_id),
+                "access_keys": (
+                    "MADE BY TERRAFORM: the secret key is in the state"
+                    if logical_id in has_key
+                    else "none in Terraform (made and rotated outside it)"
+                ),
+                "permissions": permissions,
+            }
+        )
+    return sorted(users, key=lambda user: user["user"])
 
 
 def _s3_access(actions: Sequence[str]) -> str:
@@ -702,8 +744,11 @@ def _entry_points(stack: Stack) -> list[Json]:
         service_account = values.get("serviceAccount")
         if not isinstance(service_account, dict):
             service_account = {}
-        # The chart's role annotation, else the ServiceAccount Terraform made for the release.
-        role = str(service_account.get("roleArn", "") or "")
+        # The chart's role annotation (or the web-identity role it projects a token for), else
+        # the ServiceAccount Terraform made for the release.
+        aws = _as_dict(values.get("aws"))
+        web_identity = _as_dict(aws.get("webIdentity"))
+        role = str(service_account.get("roleArn", "") or web_identity.get("roleArn", "") or "")
         account_name = str(service_account.get("name", "") or release_name)
         releases.append(
             {
@@ -714,6 +759,9 @@ def _entry_points(stack: Stack) -> list[Json]:
                 "auth": _auth(stack, values) if entries else "no entry point",
                 "aws_role": stack.readable(role)
                 if role
+                else f"{STATIC_KEYS} from Secret {namespace}/{aws['existingSecret']}"
+                " (its `credentials` key)"
+                if aws.get("existingSecret")
                 else service_account_roles.get((namespace, account_name), "none"),
             }
         )
@@ -762,10 +810,13 @@ def build_review(
     ENV.json holds)."""
     stack = Stack(merge_stacks(tf) if isinstance(tf, Sequence) else tf)
     roles = _roles(stack)
+    users = _users(stack)
     identities = _identities(stack, roles)
     return {
         "environment": environment,
         "roles": roles,
+        # Only where there are any: most environments have none, and say so by its absence.
+        **({"users": users} if users else {}),
         "buckets": _buckets(stack, identities),
         "elsewhere": _elsewhere(stack, identities),
         "secrets": _secrets(stack, roles),
@@ -802,6 +853,21 @@ def _roles_markdown(roles: Sequence[Json]) -> list[str]:
         if not role["permissions"]:
             out.append("- nothing (no policies attached)")
         for permission in role["permissions"]:
+            out.append(f"- {permission['policy']}")
+            for statement in permission["statements"]:
+                out += _statement_lines(statement)
+        out.append("")
+    return out
+
+
+def _users_markdown(users: Sequence[Json]) -> list[str]:
+    out = ["## IAM users", ""]
+    for user in users:
+        out += [f"### {user['user']}", "", f"Access keys: {user['access_keys']}", ""]
+        out += ["What it may do:", ""]
+        if not user["permissions"]:
+            out.append("- nothing (no policies attached)")
+        for permission in user["permissions"]:
             out.append(f"- {permission['policy']}")
             for statement in permission["statements"]:
                 out += _statement_lines(statement)
@@ -893,6 +959,10 @@ def _secrets_markdown(secrets: Sequence[Json]) -> list[str]:
     return out
 
 
+def _identity_label(identity: str) -> str:
+    return "AWS identity" if identity.startswith(STATIC_KEYS) else "AWS role (IRSA)"
+
+
 def _releases_markdown(releases: Sequence[Json]) -> list[str]:
     out = ["## Network entry points (Helm releases)", ""]
     if not releases:
@@ -901,7 +971,7 @@ def _releases_markdown(releases: Sequence[Json]) -> list[str]:
         out += [
             f"### {release['release']} ({release['chart']}, namespace {release['namespace']})",
             "",
-            f"- AWS role (IRSA): {release['aws_role']}",
+            f"- {_identity_label(release['aws_role'])}: {release['aws_role']}",
             f"- auth: {release['auth']}",
         ]
         out += [
@@ -938,6 +1008,8 @@ def render_markdown(review: Mapping[str, Any]) -> str:
     out = [f"# Security review: {review['environment']}", ""]
     out += ["Generated by `berth review` from the synthesized Terraform JSON.", ""]
     out += _roles_markdown(review["roles"])
+    if review.get("users"):
+        out += _users_markdown(review["users"])
     out += _buckets_markdown(review["buckets"])
     out += _elsewhere_markdown(review["elsewhere"])
     out += _secrets_markdown(review["secrets"])
@@ -973,15 +1045,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _review(args: argparse.Namespace) -> int:
-    from berth.synth import OUTDIR, stack_dir, synth_all
+    from berth.synth import OUTDIR, synth_environment
 
     environment = load_environment(args.environment)
     outdir: Path = args.outdir or OUTDIR
     checkov.checkov_binary()  # fail before the slow synth when checkov is missing
-    synth_all([environment], outdir=outdir)
-    stack_files = {
-        name: stack_dir(name, outdir) / "cdk.tf.json" for name in environment.stack_names
-    }
+    stack_files = synth_environment(environment, outdir)
     stacks = [json.loads(path.read_text()) for path in stack_files.values()]
     with tempfile.TemporaryDirectory(prefix="berth-review-") as staging:
         root = Path(staging)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from berth import lazy_bindings
 from berth.config import PROJECT_ROOT, Environment, load_all_environments
 
 OUTDIR = PROJECT_ROOT / "cdktf.out"
@@ -24,7 +25,9 @@ def synth_all(
     else the project's `cdktf.out/`.
     """
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    # The provider bindings take seconds to import: only commands that synthesize pay for them.
+    # Only the binding modules the stacks import are loaded (see berth/lazy_bindings.py), and
+    # only commands that synthesize pay for them.
+    lazy_bindings.install()
     from cdktf import App
 
     from stacks import add_environment
@@ -36,3 +39,10 @@ def synth_all(
         names += [stack.node.id for stack in add_environment(app, environment)]
     app.synth()
     return names
+
+
+def synth_environment(environment: Environment, outdir: Path = OUTDIR) -> dict[str, Path]:
+    """Synthesize one environment's stacks; each stack's `cdk.tf.json` by stack name, in
+    deploy order."""
+    synth_all([environment], outdir=outdir)
+    return {name: stack_dir(name, outdir) / "cdk.tf.json" for name in environment.stack_names}

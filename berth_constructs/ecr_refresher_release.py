@@ -1,10 +1,15 @@
 """EcrRefresherRelease: installs `charts/ecr-credential-refresher` on a cluster outside AWS.
 
 The refresher keeps an ECR docker login fresh in a pull secret in the target namespaces. Its AWS
-identity is either the role of `EcrRegistry(refresher=...)` (web identity through the cluster's
-OIDC issuer; the cluster needs the pod identity webhook to project the token) or, where the
-cluster has no OIDC issuer AWS can reach, an existing Secret with keys made OUTSIDE Terraform
-(`aws_credentials_secret`): Berth never creates access keys, since they would land in state.
+identity is either a role (`EcrClientIdentity` or `EcrRegistry(refresher=...)`) assumed by web
+identity through the cluster's OIDC issuer (the chart projects the token itself with
+`project_web_identity_token`, or EKS's pod identity webhook does) or, where the cluster has no
+OIDC issuer AWS can reach, an existing Secret with an IAM user's key made OUTSIDE Terraform
+(`aws_credentials_secret`, written by `berth refresher rotate-key`): Berth never creates access
+keys in Terraform, since they would land in state.
+
+The chart's admission policy (on by default) lets the release's ServiceAccount write only its
+own Secrets; the construct never turns it off.
 
 Values are typed (`RefresherValues` mirrors the chart's values.schema.json) and handed to
 `helm_release` as one YAML document.
@@ -43,10 +48,15 @@ class _Image(TypedDict):
     pullPolicy: str
 
 
+class _WebIdentity(TypedDict):
+    roleArn: str
+
+
 class _Aws(TypedDict):
     region: str
     registryIds: list[str]
     existingSecret: str
+    webIdentity: NotRequired[_WebIdentity]
 
 
 class _ServiceAccount(TypedDict):
@@ -65,6 +75,11 @@ class _Builder(TypedDict):
     enabled: bool
     secretName: str
     serviceAccount: str
+    createServiceAccount: bool
+
+
+class _Status(TypedDict):
+    configMapName: str
 
 
 class RefresherValues(TypedDict):
@@ -80,7 +95,8 @@ class RefresherValues(TypedDict):
     builder: _Builder
     refreshMargin: str
     logLevel: str
-    fullnameOverride: NotRequired[str]
+    fullnameOverride: str
+    status: NotRequired[_Status]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,8 +113,11 @@ class EcrRefresherReleaseProps:
     target_namespace_selector: str = ""
     # Or every namespace (RBAC: a ClusterRole writing the pull secret everywhere).
     allow_all_namespaces: bool = False
-    # IAM role to assume by web identity (`EcrRegistry.refresher_role_arn`).
+    # IAM role to assume by web identity (`EcrClientIdentity.role_arn`).
     role_arn: str | None = None
+    # The chart projects the web-identity token itself (clusters without EKS's pod identity
+    # webhook); False leaves it to the webhook (the `eks.amazonaws.com/role-arn` annotation).
+    project_web_identity_token: bool = False
     # Or an existing Secret, made outside Terraform, whose one key `credentials` holds an AWS
     # shared-credentials file (`[default]`, `aws_access_key_id = ...`, `aws_secret_access_key =
     # ...`); the chart (>= 0.2.0) mounts it read-only as a file, never as environment variables.
@@ -122,6 +141,11 @@ class EcrRefresherReleaseProps:
     builder_secret_name: str = "ecr-creds"  # noqa: S105 - an object name, not a secret
     # ServiceAccount (per target namespace) that gets the builder secret ("" = none).
     builder_service_account: str = ""
+    # The chart makes that ServiceAccount in each target namespace (list mode), naming both
+    # secrets, instead of the refresher patching an existing one.
+    create_builder_service_account: bool = False
+    # ConfigMap where the refresher reports the key id of its token ("" = the chart's default).
+    status_config_map: str = ""
     # Pull secrets for the refresher's own image (it cannot use the secret it writes at boot).
     image_pull_secrets: Sequence[str] = ()
     # Refresh this long before the token expires (`30m`, `1h`).
@@ -169,6 +193,19 @@ class EcrRefresherReleaseProps:
                 raise ValueError(f"registry_ids: {registry_id!r} is not a 12-digit account id")
         if self.enable_builder_secret and self.builder_secret_name == self.pull_secret_name:
             raise ValueError("builder_secret_name: must differ from pull_secret_name")
+        if self.project_web_identity_token and self.role_arn is None:
+            raise ValueError("project_web_identity_token: needs role_arn")
+        if self.create_builder_service_account and not (
+            self.enable_builder_secret and self.builder_service_account and self.target_namespaces
+        ):
+            raise ValueError(
+                "create_builder_service_account: needs enable_builder_secret, a"
+                " builder_service_account and target_namespaces (the account is made in each)"
+            )
+        if self.status_config_map and not _DNS_SUBDOMAIN.match(self.status_config_map):
+            raise ValueError(
+                f"status_config_map: {self.status_config_map!r} is not a Kubernetes object name"
+            )
         if not _DURATION.match(self.refresh_margin):
             raise ValueError(f"refresh_margin: {self.refresh_margin!r} is not like 30m or 1h")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -177,7 +214,8 @@ class EcrRefresherReleaseProps:
 
 def refresher_values(props: EcrRefresherReleaseProps) -> RefresherValues:
     """The chart values for `props`; every key exists in the chart's values.schema.json."""
-    return {
+    projected = props.project_web_identity_token
+    values: RefresherValues = {
         "image": {
             "repository": props.image.repository,
             "tag": props.image.tag,
@@ -193,7 +231,7 @@ def refresher_values(props: EcrRefresherReleaseProps) -> RefresherValues:
         "serviceAccount": {
             "create": True,
             "name": props.service_account_name,
-            "roleArn": props.role_arn or "",
+            "roleArn": "" if projected else props.role_arn or "",
         },
         "pullSecret": {"name": props.pull_secret_name},
         "targets": {
@@ -206,10 +244,18 @@ def refresher_values(props: EcrRefresherReleaseProps) -> RefresherValues:
             "enabled": props.enable_builder_secret,
             "secretName": props.builder_secret_name,
             "serviceAccount": props.builder_service_account,
+            "createServiceAccount": props.create_builder_service_account,
         },
         "refreshMargin": props.refresh_margin,
         "logLevel": props.log_level,
+        # Objects are named after the release, so a second release never takes the first's names.
+        "fullnameOverride": props.release_name,
     }
+    if projected:
+        values["aws"]["webIdentity"] = {"roleArn": props.role_arn or ""}
+    if props.status_config_map:
+        values["status"] = {"configMapName": props.status_config_map}
+    return values
 
 
 class EcrRefresherRelease(Construct):

@@ -60,6 +60,29 @@ _IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9.-]*(:\d+)?(/[a-z0-9][a-z0-9._-]*)*$")
 
 
+def registry_access_statements(
+    pull_repository_arns: Sequence[str], push_repository_arns: Sequence[str] = ()
+) -> list[Statement]:
+    """What a docker client of this account's ECR needs: a login, then pull (and push) rights.
+
+    AWS cannot scope GetAuthorizationToken to a repository: it returns a registry-wide login,
+    and the pull/push grants (and the repositories' policies) decide what it can read or write.
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html
+    """
+    pull = list(dict.fromkeys([*pull_repository_arns, *push_repository_arns]))
+    return [
+        Statement(
+            sid="GetAuthorizationToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]
+        ),
+        Statement(sid="PullImages", actions=PULL_ACTIONS, resources=pull),
+        Statement(
+            sid="PushImages",
+            actions=PUSH_ACTIONS if push_repository_arns else (),
+            resources=list(push_repository_arns),
+        ),
+    ]
+
+
 def _check_principals(field: str, principals: Sequence[str]) -> None:
     for principal in principals:
         if Token.is_unresolved(principal):
@@ -123,6 +146,9 @@ class RefresherTrust:
     namespace: str = "ecr-credential-refresher"
     # ServiceAccount the refresher chart creates (its `serviceAccount.name`).
     service_account_name: str = "ecr-credential-refresher"
+    # The issuer URL; required when `oidc_provider_arn` is a reference (a looked-up or created
+    # provider), derived from a literal ARN otherwise.
+    oidc_issuer_url: str | None = None
 
     def __post_init__(self) -> None:
         # The IRSA construct owns the rules for these fields; reuse its validation.
@@ -135,6 +161,7 @@ class RefresherTrust:
             name=self.service_account_name,
             role_name=self.role_name,
             oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer_url=self.oidc_issuer_url,
             create_service_account=False,
         )
 
@@ -296,17 +323,7 @@ class EcrRegistry(Construct):
 
     def _refresher_role(self, trust: RefresherTrust, repository_arn: str) -> str:
         refresher = IrsaServiceAccount(self, "refresher", trust.irsa_props())
-        # AWS cannot scope GetAuthorizationToken to a repository: it returns a registry-wide
-        # login, and the repository policy plus the pull grant below decide what it can read.
-        # https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html
-        refresher.grant(
-            Statement(
-                sid="GetAuthorizationToken",
-                actions=["ecr:GetAuthorizationToken"],
-                resources=["*"],
-            )
-        )
-        refresher.grant(
-            Statement(sid="PullImages", actions=PULL_ACTIONS, resources=[repository_arn])
-        )
+        for statement in registry_access_statements([repository_arn]):
+            if not statement.is_empty:
+                refresher.grant(statement)
         return refresher.role_arn

@@ -13,7 +13,8 @@ https://kubernetes.io/docs/concepts/security/pod-security-admission/
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
@@ -24,6 +25,7 @@ PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
 # https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-namespace-labels/
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
 
+_MANAGED_BY = "app.kubernetes.io/managed-by"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^(latest|v1\.\d+)$")
 
@@ -36,6 +38,8 @@ class WorkloadNamespaceProps:
     pod_security_level: PodSecurityLevel = "restricted"
     # Version of the standard (`latest` or `v1.N`): pin it to upgrade clusters without surprises.
     pod_security_version: str = "latest"
+    # Further labels, e.g. the one a label selector picks the namespace by.
+    extra_labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _DNS_LABEL.match(self.name):
@@ -49,10 +53,13 @@ class WorkloadNamespaceProps:
             raise ValueError(
                 f"pod_security_version: {self.pod_security_version!r} must be latest or v1.N"
             )
+        for key in self.extra_labels:
+            if key.startswith("pod-security.kubernetes.io/") or key == _MANAGED_BY:
+                raise ValueError(f"extra_labels: {key} is set by the construct")
 
     @property
     def labels(self) -> dict[str, str]:
-        labels = {"app.kubernetes.io/managed-by": "berth"}
+        labels = {**self.extra_labels, _MANAGED_BY: "berth"}
         for mode in POD_SECURITY_MODES:
             labels[f"pod-security.kubernetes.io/{mode}"] = self.pod_security_level
             labels[f"pod-security.kubernetes.io/{mode}-version"] = self.pod_security_version

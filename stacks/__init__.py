@@ -9,6 +9,9 @@ waits for; `berth preflight ENV --step STEP` checks it first):
 3. `ENV-workloads` (WorkloadsStack): the Helm releases. Waits for the images in ECR, the secret's
    value stored and deployed, and the Secrets named in the file.
 
+An environment with a cluster outside EKS (`external_cluster`) has the same three: its account
+stack also creates the ECR credential refresher's AWS identities (and the build repositories),
+its cluster stack the refresher's namespace, its workloads stack the refresher releases.
 An environment without a cluster (the emulator's `local`) has the account stack only.
 """
 
@@ -28,7 +31,7 @@ from stacks.workloads_stack import WorkloadsStack
 def add_environment(scope: Construct, environment: Environment) -> list[TerraformStack]:
     """The stacks of `environment`, in deploy order, each depending on the one before."""
     stacks: list[TerraformStack] = [AccountStack(scope, environment)]
-    if environment.cluster is not None:
+    if environment.has_cluster:
         stacks.append(ClusterStack(scope, environment))
         stacks.append(WorkloadsStack(scope, environment))
     for earlier, later in pairwise(stacks):

@@ -12,7 +12,7 @@ import re
 from constructs import Construct
 
 from berth.config import ChartRepositoryLocation, Environment
-from berth.naming import WorkloadIdentity
+from berth.naming import CredentialsRelease, WorkloadIdentity
 from berth_constructs.chart_reader_policy import (
     ChartReaderPolicy,
     ChartReaderPolicyProps,
@@ -20,7 +20,8 @@ from berth_constructs.chart_reader_policy import (
 )
 from berth_constructs.ci_identities import CiIdentities, CiIdentitiesProps
 from berth_constructs.cluster_oidc_provider import ClusterOidcProvider, ClusterOidcProviderProps
-from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps
+from berth_constructs.ecr_client_identity import EcrClientIdentity, EcrClientIdentityProps
+from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps, RefresherTrust
 from berth_constructs.eks_cluster_access import cluster_state
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
@@ -38,7 +39,9 @@ class AccountStack(BerthStack):
         self._ci = self._add_ci_identities() if environment.ci is not None else None
         self._add_helm_repo()
         if environment.images is not None:
-            self._add_image_repositories()
+            registries = self._add_image_repositories()
+            if environment.ecr_refresher is not None:
+                self._add_registry_clients(registries)
         if environment.observability is not None:
             self._add_observability()
         if environment.s3_proxy is not None:
@@ -218,7 +221,7 @@ class AccountStack(BerthStack):
         )
         return helm_repo
 
-    def _add_image_repositories(self) -> None:
+    def _add_image_repositories(self) -> list[EcrRegistry]:
         environment = self.environment
         images = environment.images
         assert images is not None
@@ -228,6 +231,7 @@ class AccountStack(BerthStack):
         pullers = self._external("image-puller", images.pull_principals) or [
             environment.account_root_arn
         ]
+        self._image_pullers = pullers
         registries = []
         for app, repository_name in environment.image_repositories.items():
             registry = EcrRegistry(
@@ -248,6 +252,78 @@ class AccountStack(BerthStack):
             )
         if self._ci is not None and self._ci.image_publisher_role_arn is not None:
             self._ci.grant_image_push([registry.repository_arn for registry in registries])
+        return registries
+
+    def _add_registry_clients(self, app_registries: list[EcrRegistry]) -> None:
+        """The docker logins of the cluster outside AWS: the refresher pulls every repository
+        of the environment; the build login pushes to the build repositories and nowhere else."""
+        environment = self.environment
+        refresher, builder = environment.ecr_refresher_release, environment.ecr_builder_release
+        assert refresher is not None
+        puller = self._registry_client("ecr-refresher-identity", refresher)
+        build_registries: list[EcrRegistry] = []
+        if builder is not None:
+            pusher = self._registry_client("ecr-builder-identity", builder)
+            for name, repository_name in environment.build_repositories.items():
+                registry = EcrRegistry(
+                    self,
+                    f"build-image-{name.replace('/', '-')}",
+                    EcrRegistryProps(
+                        repository_name=repository_name,
+                        # Only the build login writes here; readers as for the app images.
+                        push_principals=[pusher.principal_arn],
+                        pull_principals=self._image_pullers,
+                        allow_force_delete=environment.emulator,
+                    ),
+                )
+                build_registries.append(registry)
+                self.output(
+                    f"build_image_{name.replace('/', '_').replace('-', '_')}_repository_url",
+                    registry.repository_url,
+                    f"ECR repository in-cluster builds push {name} to",
+                )
+            pusher.grant_registry_access(
+                pull_repository_arns=[],
+                push_repository_arns=[registry.repository_arn for registry in build_registries],
+            )
+        puller.grant_registry_access(
+            pull_repository_arns=[
+                registry.repository_arn for registry in [*app_registries, *build_registries]
+            ]
+        )
+
+    def _registry_client(self, id: str, release: CredentialsRelease) -> EcrClientIdentity:
+        """The AWS identity of one refresher release: a web-identity role, or a keyless user."""
+        environment = self.environment
+        refresher = environment.ecr_refresher
+        assert refresher is not None
+        trust = None
+        if refresher.identity == "web_identity":
+            provider = self._cluster_oidc_provider()
+            trust = RefresherTrust(
+                oidc_provider_arn=provider.arn,
+                oidc_issuer_url=provider.issuer_url,
+                role_name=release.iam_name,
+                namespace=release.namespace,
+                service_account_name=release.service_account,
+            )
+        identity = EcrClientIdentity(
+            self,
+            id,
+            EcrClientIdentityProps(
+                name=release.iam_name,
+                trust=trust,
+                allow_force_destroy=environment.emulator and trust is None,
+            ),
+        )
+        kind = "role (web identity)" if trust else "IAM user (no key in Terraform)"
+        self.output(
+            f"{release.release.replace('-', '_')}_principal_arn",
+            identity.principal_arn,
+            f"The {release.release} release's AWS identity: {kind}"
+            + ("" if trust else f"; `berth refresher rotate-key {environment.name}` makes its key"),
+        )
+        return identity
 
     def _add_observability(self) -> None:
         environment = self.environment
@@ -339,6 +415,17 @@ class AccountStack(BerthStack):
         if isinstance(found, ClusterOidcProvider):
             return found
         environment = self.environment
+        external = environment.external_cluster
+        if external is not None:
+            assert external.oidc_issuer_url is not None
+            return ClusterOidcProvider(
+                self,
+                "cluster-oidc-provider",
+                ClusterOidcProviderProps(
+                    issuer_url=external.oidc_issuer_url,
+                    create_provider=external.oidc_provider == "create",
+                ),
+            )
         cluster = environment.cluster
         assert cluster is not None
         reported = None

@@ -25,7 +25,15 @@ from cdktf_cdktf_provider_aws.provider import (
 from constructs import Construct
 
 from berth.config import Environment
-from berth_constructs.eks_cluster_access import EksClusterAccess, EksClusterAccessProps
+from berth_constructs.eks_cluster_access import (
+    EXEC_API_VERSION,
+    EksClusterAccess,
+    EksClusterAccessProps,
+)
+from berth_constructs.external_cluster_access import (
+    ExternalClusterAccess,
+    ExternalClusterAccessProps,
+)
 from berth_constructs.guards import add_guards
 
 # AWS services the stacks use; in the emulator environment each is pointed at the emulator.
@@ -62,9 +70,28 @@ class BerthStack(TerraformStack):
         """A stack output; each one says what it is for."""
         TerraformOutput(self, name, value=value, description=description)
 
-    def cluster_access(self, *, kubernetes: bool, helm: bool) -> EksClusterAccess:
-        """The cluster's facts and the providers that reach it, authenticated as the deploy role."""
+    def cluster_access(self, *, kubernetes: bool, helm: bool) -> Construct:
+        """The providers that reach the cluster: EKS as the deploy role, or an external cluster
+        the way its environment file says (a kubeconfig context or an exec plugin)."""
         environment = self.environment
+        external = environment.external_cluster
+        if external is not None:
+            access = external.exec
+            return ExternalClusterAccess(
+                self,
+                "cluster",
+                ExternalClusterAccessProps(
+                    config_path=external.kubeconfig.path if external.kubeconfig else None,
+                    config_context=external.kubeconfig.context if external.kubeconfig else None,
+                    host=access.host if access else None,
+                    cluster_ca_certificate=access.certificate_authority_pem if access else None,
+                    exec_command=access.command if access else None,
+                    exec_args=access.args if access else (),
+                    exec_api_version=access.api_version if access else EXEC_API_VERSION,
+                    enable_kubernetes_provider=kubernetes,
+                    enable_helm_provider=helm,
+                ),
+            )
         cluster = environment.cluster
         if cluster is None:
             raise ValueError(f"{environment.name}: no cluster")

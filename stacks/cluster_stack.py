@@ -18,9 +18,17 @@ class ClusterStack(BerthStack):
     def __init__(self, scope: Construct, environment: Environment) -> None:
         super().__init__(scope, environment, environment.stacks.cluster)
         self.cluster_access(kubernetes=True, helm=False)
+        refresher = environment.ecr_refresher
         for namespace in environment.workload_namespaces:
+            labels: dict[str, str] = {}
+            if refresher is not None and namespace == refresher.namespace:
+                # The refresher's own image is pulled with its pull secret: its namespace must be
+                # one of its targets, so it carries the selector's labels too.
+                labels = refresher.pull_secret_namespaces.selector_labels
             created = WorkloadNamespace(
-                self, f"namespace-{namespace}", WorkloadNamespaceProps(name=namespace)
+                self,
+                f"namespace-{namespace}",
+                WorkloadNamespaceProps(name=namespace, extra_labels=labels),
             )
             self.output(
                 f"namespace_{namespace.replace('-', '_')}",

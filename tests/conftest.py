@@ -1,18 +1,23 @@
-"""Session-wide fixtures: one moto server per test session (per xdist worker), on a free loopback port."""
+"""Session-wide fixtures: one moto server per xdist worker (free loopback port), one synthesis per run."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
+from berth import lazy_bindings
 from berth.local import EMULATOR_CREDENTIALS, MotoServer
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+# Before any test module imports a provider binding: load only the modules the tests use.
+lazy_bindings.install()
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +45,26 @@ def aws_session(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Se
 
 @pytest.fixture(scope="session")
 def synth_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every environment's stack, synthesized once per session (per xdist worker) into a temp cdktf.out."""
+    """Every environment's stack, synthesized once per test run into a temp cdktf.out.
+
+    Under xdist the workers share one synthesis: the first to get here writes it (under a lock,
+    in the run's temp root that all workers share), the others read it. Tests only read it.
+    """
     from berth.synth import synth_all
 
-    outdir = tmp_path_factory.mktemp("cdktf.out")
-    synth_all(outdir=outdir)
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        outdir = tmp_path_factory.mktemp("cdktf.out")
+        synth_all(outdir=outdir)
+        return outdir
+    shared = tmp_path_factory.getbasetemp().parent
+    outdir = shared / "cdktf.out"
+    with (shared / "cdktf.out.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outdir.exists():
+            partial = shared / "cdktf.out.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            synth_all(outdir=partial)
+            partial.rename(outdir)  # complete or absent: a failed synthesis is not reused
     return outdir
 
 

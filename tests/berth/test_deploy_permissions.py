@@ -16,7 +16,7 @@ from berth.deploy_permissions import (
     markdown_table,
 )
 
-REAL = ["uat", "prod"]
+REAL = ["uat", "prod", "edge"]
 
 
 def _policy(synthesized: dict[str, Any], env: str) -> dict[str, Any]:
@@ -38,12 +38,17 @@ def test_every_type_the_stacks_use_has_its_permissions(
     synthesized: dict[str, Any], env: str
 ) -> None:
     policy = _policy(synthesized, env)
+    own = (
+        [("aws_iam_user", "iam:CreateUser")]
+        if env == "edge"
+        else [("aws_appconfig_environment", "appconfig:CreateEnvironment")]
+    )
     for kind, action in (
         ("aws_s3_bucket", "s3:CreateBucket"),
         ("aws_iam_role", "iam:CreateRole"),
         ("aws_ecr_repository", "ecr:CreateRepository"),
-        ("aws_appconfig_environment", "appconfig:CreateEnvironment"),
         ("data aws_ecr_image", "ecr:DescribeImages"),
+        *own,
     ):
         assert _statements(policy, action), kind
 
@@ -69,10 +74,11 @@ def test_no_wildcard_actions_and_wildcard_resources_only_where_aws_allows_nothin
             assert set(statement["Action"]) <= UNSCOPABLE, statement["Sid"]
 
 
-@pytest.mark.parametrize("env", REAL)
+@pytest.mark.parametrize("env", ["uat", "prod"])
 def test_resources_are_the_ones_the_stacks_name(synthesized: dict[str, Any], env: str) -> None:
     policy = _policy(synthesized, env)
-    account = {"uat": "111111111111", "prod": "222222222222"}[env]
+    account = {"uat": "111111111111", "prod": "222222222222", "edge": "333333333333"}[env]
+    region = {"uat": "eu-west-1", "prod": "eu-west-1", "edge": "eu-central-1"}[env]
     (create_bucket,) = _statements(policy, "s3:CreateBucket")
     assert sorted(_resources(create_bucket)) == [
         f"arn:aws:s3:::berth-{env}-helm-charts",
@@ -91,7 +97,8 @@ def test_the_chart_reader_policy_is_managed_by_name_and_attached_to_the_stacks_r
     synthesized: dict[str, Any], env: str
 ) -> None:
     policy = _policy(synthesized, env)
-    account = {"uat": "111111111111", "prod": "222222222222"}[env]
+    account = {"uat": "111111111111", "prod": "222222222222", "edge": "333333333333"}[env]
+    region = {"uat": "eu-west-1", "prod": "eu-west-1", "edge": "eu-central-1"}[env]
     for action in ("iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy"):
         (found,) = _statements(policy, action)
         assert _resources(found) == [f"arn:aws:iam::{account}:policy/berth-{env}-chart-reader"]
@@ -99,7 +106,7 @@ def test_the_chart_reader_policy_is_managed_by_name_and_attached_to_the_stacks_r
     assert all(r.startswith(f"arn:aws:iam::{account}:role/") for r in _resources(attach))
     # The keys carry explicit policies: writing one is PutKeyPolicy, on this account's keys.
     (put_key_policy,) = _statements(policy, "kms:PutKeyPolicy")
-    assert f"arn:aws:kms:eu-west-1:{account}:key/*" in _resources(put_key_policy)
+    assert f"arn:aws:kms:{region}:{account}:key/*" in _resources(put_key_policy)
 
 
 @pytest.mark.parametrize("env", REAL)
@@ -110,6 +117,7 @@ def test_every_stacks_state_and_lock_but_nothing_else_of_the_state_bucket(
     bucket = {
         "uat": "berth-terraform-state-111111111111",
         "prod": "berth-terraform-state-222222222222",
+        "edge": "berth-terraform-state-333333333333",
     }[env]
     keys = [f"berth/{env}{suffix}.tfstate" for suffix in ("", "-cluster", "-workloads")]
     assert statements["ReadWriteState"]["Resource"] == [f"arn:aws:s3:::{bucket}/{k}" for k in keys]
@@ -156,3 +164,28 @@ def test_the_command_prints_the_policy(capsys: pytest.CaptureFixture[str], tmp_p
     assert policy["Version"] == "2012-10-17" and policy["Statement"]
     assert main(["deploy-role-policy", "local", "--outdir", str(tmp_path)]) == 1
     assert "has no deploy role" in capsys.readouterr().err
+
+
+def test_edge_may_manage_its_keyless_users_and_their_keys_and_no_other_user(
+    synthesized: dict[str, Any],
+) -> None:
+    policy = _policy(synthesized, "edge")
+    users = [
+        "arn:aws:iam::333333333333:user/berth-edge-ecr-builder",
+        "arn:aws:iam::333333333333:user/berth-edge-ecr-refresher",
+    ]
+    for action in (
+        "iam:CreateUser",
+        "iam:DeleteUser",
+        "iam:PutUserPolicy",
+        "iam:ListGroupsForUser",
+        # `berth refresher rotate-key` makes and deletes the keys, as the deploy role.
+        "iam:CreateAccessKey",
+        "iam:ListAccessKeys",
+        "iam:DeleteAccessKey",
+    ):
+        (found,) = _statements(policy, action)
+        assert sorted(_resources(found)) == users, action
+    # Environments without users get no user or key right at all.
+    uat = json.dumps(_policy(synthesized, "uat"))
+    assert "AccessKey" not in uat and ":user/" not in uat and "User" not in uat

@@ -46,7 +46,7 @@ def _preflight(environment: Environment, step: str) -> dict[str, Check]:
     return {check.subject: check for check in checks}
 
 
-@pytest.mark.parametrize("env", ["uat", "prod"])
+@pytest.mark.parametrize("env", ["uat", "prod", "edge"])
 def test_the_account_step_passes_once_the_bootstrap_is_done(endpoint: str, env: str) -> None:
     environment = load_environment(env)
     rehearsal.seed_prerequisites(environment, endpoint)
@@ -196,3 +196,110 @@ def test_moto_eks_reports_another_issuer_than_the_file(endpoint: str) -> None:
         not check.ok
         and "reports OIDC issuer 'https://oidc.eks.eu-west-1.amazonaws.com/id/" in check.detail
     )
+
+
+# ---- a cluster outside EKS ----
+
+
+def _edge_variant(tmp_path: Any, **changes: Any) -> Environment:
+    """`edge` with web identity (an issuer whose provider is looked up) and an exec plugin."""
+    import base64
+
+    import yaml
+
+    from berth.config import PROJECT_ROOT, load_environment_file
+
+    document = yaml.safe_load((PROJECT_ROOT / "environments" / "edge.yaml").read_text())
+    pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    document["external_cluster"] = {
+        "name": "edge-k3s",
+        "exec": {
+            "host": "https://k3s.edge.example.com:6443",
+            "certificate_authority_data": base64.b64encode(pem).decode(),
+            "command": "kubelogin",
+            "env": ["BERTH_TEST_PLUGIN_SECRET"],
+        },
+        "oidc_issuer_url": "https://k3s.edge.example.com/oidc",
+    }
+    document["ecr_refresher"]["identity"] = "web_identity"
+    document.update(changes)
+    path = tmp_path / "edgeoidc.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return load_environment_file(path)
+
+
+def test_a_looked_up_issuer_of_a_cluster_outside_eks_is_a_bootstrap_prerequisite(
+    endpoint: str, tmp_path: Any
+) -> None:
+    environment = _edge_variant(tmp_path)
+    assert rehearsal.CLUSTER_OIDC_PROVIDER in rehearsal.prerequisites(environment)
+    rehearsal.seed_prerequisites(environment, endpoint, skip=[rehearsal.CLUSTER_OIDC_PROVIDER])
+    checks = _preflight(environment, "account")
+    (failed,) = [c for c in checks.values() if not c.ok]
+    assert failed.subject == "IAM OIDC provider of https://k3s.edge.example.com/oidc"
+    assert "aws iam create-open-id-connect-provider --url https://k3s.edge.example.com/oidc" in (
+        failed.detail
+    )
+    rehearsal.seed_prerequisites(
+        environment,
+        endpoint,
+        skip=set(rehearsal.prerequisites(environment)) - {rehearsal.CLUSTER_OIDC_PROVIDER},
+    )
+    assert all(c.ok for c in _preflight(environment, "account").values())
+
+
+def test_the_cluster_step_outside_eks_checks_identities_plugin_variables_and_the_api(
+    endpoint: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.apps.ecr_refresher.fake_kube_api import FakeKubeApi, serve
+
+    environment = _edge_variant(tmp_path)
+    rehearsal.seed_prerequisites(environment, endpoint)
+    monkeypatch.delenv("BERTH_TEST_PLUGIN_SECRET", raising=False)
+    with serve(FakeKubeApi()) as url:
+
+        def kube() -> Any:
+            from kubernetes import client
+
+            configuration = client.Configuration()
+            configuration.host = url
+            return client.ApiClient(configuration)
+
+        def run() -> dict[str, Check]:
+            checks = Preflight(
+                environment,
+                lambda: environment_session(environment, role_choice(environment)),
+                kube,
+            ).run(["cluster"])
+            return {check.subject: check for check in checks}
+
+        checks = run()
+        assert {s: c.ok for s, c in checks.items()} == {
+            "role berth-edge-ecr-refresher": False,
+            "role berth-edge-ecr-builder": False,
+            "exec plugin variable BERTH_TEST_PLUGIN_SECRET": False,
+            "Kubernetes API": True,
+        }
+        assert "never in the environment file" in (
+            checks["exec plugin variable BERTH_TEST_PLUGIN_SECRET"].detail
+        )
+        # The account stack's roles, and the plugin's variable in the operator's shell.
+        session = rehearsal.bootstrap_session(endpoint, environment.account_id, environment.region)
+        iam = session.client("iam", endpoint_url=endpoint)
+        for name in ("berth-edge-ecr-refresher", "berth-edge-ecr-builder"):
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+        monkeypatch.setenv("BERTH_TEST_PLUGIN_SECRET", "set-by-the-operator")
+        assert all(check.ok for check in run().values())
+
+
+def test_iam_users_are_checked_in_the_cluster_step_of_edge(endpoint: str) -> None:
+    environment = load_environment("edge")
+    rehearsal.seed_prerequisites(environment, endpoint)
+    checks = Preflight(
+        environment,
+        lambda: environment_session(environment, role_choice(environment)),
+        lambda: None,  # the Kubernetes API check is not the subject here
+    ).run(["cluster"])
+    users = {c.subject: c for c in checks if c.subject.startswith("IAM user")}
+    assert set(users) == {"IAM user berth-edge-ecr-refresher", "IAM user berth-edge-ecr-builder"}
+    assert all("deploy the edge stack first" in c.detail for c in users.values())

@@ -545,3 +545,31 @@ def test_odd_stack_flags_what_a_reviewer_must_see() -> None:
     assert releases["open"]["chart"] == "oci://registry.example.com/charts/s3proxy 0.1.0"
     assert "INLINE" in releases["inline"]["auth"]
     assert releases["inline"]["entry_points"][0]["tls"] == "none"
+
+
+def test_edge_lists_its_iam_users_like_roles_and_where_each_release_gets_its_key(
+    synthesized: dict[str, Any],
+) -> None:
+    from berth.config import load_environment
+
+    environment = load_environment("edge")
+    review = build_review("edge", [synthesized[n] for n in environment.stack_names], None)
+    users = {user["user"]: user for user in review["users"]}
+    assert set(users) == {"user:berth-edge-ecr-builder", "user:berth-edge-ecr-refresher"}
+    for user in users.values():
+        assert user["access_keys"] == "none in Terraform (made and rotated outside it)"
+    (policy,) = users["user:berth-edge-ecr-builder"]["permissions"]
+    push = next(s for s in policy["statements"] if s["sid"] == "PushImages")
+    assert push["resources"] == ["ecr-repo:berth-edge/web", "ecr-repo:berth-edge/api"]
+    releases = {release["release"]: release for release in review["helm_releases"]}
+    assert releases["ecr-credential-refresher"]["aws_role"] == (
+        "static keys from Secret ecr-credential-refresher/ecr-credential-refresher-aws"
+        " (its `credentials` key)"
+    )
+    markdown = render_markdown(review)
+    assert "## IAM users" in markdown
+    assert "### user:berth-edge-ecr-refresher" in markdown
+    assert "- AWS identity: static keys from Secret" in markdown
+    # Environments without users have no such section.
+    uat = load_environment("uat")
+    assert "users" not in build_review("uat", [synthesized[n] for n in uat.stack_names], None)

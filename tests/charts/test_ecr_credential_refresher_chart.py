@@ -11,13 +11,20 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes_validate.utils import all_versions
 
 from berth import helm_sdk
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "ecr-credential-refresher"
 CI_FILES = sorted((CHART / "ci").glob("*-values.yaml"))
 SCENARIOS = [path.name.removesuffix("-values.yaml") for path in CI_FILES]
-KUBERNETES_VERSION = "1.33.0"
+# Every Kubernetes version the chart supports (kubeVersion >= 1.30: the admission policy's API)
+# that kubernetes-validate has a schema for.
+OLDEST_SUPPORTED = (1, 30)
+KUBERNETES_VERSIONS = sorted(
+    {v for v in all_versions() if tuple(map(int, v.split(".")[:2])) >= OLDEST_SUPPORTED},
+    key=lambda v: tuple(map(int, v.split("."))),
+)
 RELEASE, NAMESPACE = "ecr", "ecr-system"
 FULLNAME = "ecr-ecr-credential-refresher"
 
@@ -48,6 +55,15 @@ def env(manifests: list[dict[str, Any]]) -> dict[str, str]:
     return {item["name"]: item["value"] for item in container["env"]}
 
 
+def target_roles(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Roles / ClusterRole of the target namespaces (not the status Role)."""
+    return [
+        role
+        for role in of_kind(manifests, "Role") + of_kind(manifests, "ClusterRole")
+        if not role["metadata"]["name"].endswith("-status")
+    ]
+
+
 def secret_rules(role: dict[str, Any]) -> list[dict[str, Any]]:
     return [rule for rule in role["rules"] if "secrets" in rule["resources"]]
 
@@ -59,7 +75,9 @@ def scenario(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]
 
 
 def test_ci_scenarios_cover_every_target_mode() -> None:
-    assert {"default", "list", "selector", "all-static-keys", "builder"} <= set(SCENARIOS)
+    assert {"default", "list", "selector", "all-static-keys", "builder", "external"} <= set(
+        SCENARIOS
+    )
 
 
 def test_lint_is_clean_with_chart_defaults_and_every_scenario() -> None:
@@ -69,13 +87,19 @@ def test_lint_is_clean_with_chart_defaults_and_every_scenario() -> None:
         assert helm_sdk.lint(CHART, ci_values(name), strict=True) == helm_sdk.LintReport(), name
 
 
-def test_every_manifest_passes_kubernetes_schema(
-    scenario: tuple[str, list[dict[str, Any]]],
+def test_the_supported_versions_start_where_the_chart_says() -> None:
+    assert helm_sdk.chart_metadata(CHART)["kubeVersion"] == ">=1.30.0-0"
+    assert KUBERNETES_VERSIONS[0] == "1.30.0" and len(KUBERNETES_VERSIONS) >= 8
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_passes_the_kubernetes_schema_of_each_supported_version(
+    scenario: tuple[str, list[dict[str, Any]]], version: str
 ) -> None:
     _, manifests = scenario
     assert manifests
     for manifest in manifests:
-        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(manifest, version, strict=True)
 
 
 def test_deployment_is_single_replica_recreate_with_probes_and_resources(
@@ -125,8 +149,11 @@ def test_secret_rights_are_scoped_to_the_secret_name_except_create(
 ) -> None:
     name, manifests = scenario
     values = ci_values(name)
-    expected = {"ecr-pull"} | ({"ecr-creds"} if values.get("builder", {}).get("enabled") else set())
-    for role in of_kind(manifests, "Role") + of_kind(manifests, "ClusterRole"):
+    builder = values.get("builder", {})
+    expected = {values.get("pullSecret", {}).get("name", "ecr-pull")} | (
+        {builder.get("secretName", "ecr-creds")} if builder.get("enabled") else set()
+    )
+    for role in target_roles(manifests):
         rules = secret_rules(role)
         named = [rule for rule in rules if "resourceNames" in rule]
         unnamed = [rule for rule in rules if "resourceNames" not in rule]
@@ -141,8 +168,12 @@ def test_explicit_namespaces_get_roles_and_no_cluster_wide_secret_rights() -> No
 
     assert of_kind(manifests, "ClusterRole") == []
     assert of_kind(manifests, "ClusterRoleBinding") == []
-    roles = of_kind(manifests, "Role")
-    bindings = of_kind(manifests, "RoleBinding")
+    roles = target_roles(manifests)
+    bindings = [
+        b
+        for b in of_kind(manifests, "RoleBinding")
+        if not b["metadata"]["name"].endswith("-status")
+    ]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
@@ -166,7 +197,7 @@ def test_discovering_modes_use_a_cluster_role_with_namespace_watch(
 ) -> None:
     manifests = render(ci_values(name))
 
-    assert of_kind(manifests, "Role") == []
+    assert [r["metadata"]["name"] for r in of_kind(manifests, "Role")] == [f"{FULLNAME}-status"]
     role = one(manifests, "ClusterRole")
     namespace_rules = [rule for rule in role["rules"] if "namespaces" in rule["resources"]]
     assert [set(rule["verbs"]) for rule in namespace_rules] == [{"get", "list", "watch"}]
@@ -186,7 +217,7 @@ def test_service_account_rights_only_for_named_accounts() -> None:
 
     [rule] = [
         rule
-        for rule in of_kind(with_accounts, "Role")[0]["rules"]
+        for rule in target_roles(with_accounts)[0]["rules"]
         if "serviceaccounts" in rule["resources"]
     ]
     assert rule["resourceNames"] == ["default"]
@@ -204,9 +235,8 @@ def test_builder_mode_passes_names_and_scopes_rights() -> None:
     variables = env(manifests)
     assert variables["ECR_REFRESHER_BUILDER_SECRET_NAME"] == "ecr-creds"
     assert variables["ECR_REFRESHER_BUILDER_SERVICE_ACCOUNT"] == "builder"
-    [rule] = [
-        rule for rule in one(manifests, "Role")["rules"] if "serviceaccounts" in rule["resources"]
-    ]
+    [role] = target_roles(manifests)
+    [rule] = [rule for rule in role["rules"] if "serviceaccounts" in rule["resources"]]
     assert rule["resourceNames"] == ["builder"]
 
 
@@ -282,7 +312,8 @@ def test_notes_name_the_credentials_file() -> None:
     )
     assert '"credentials" key' in notes
     assert "/var/run/secrets/aws/credentials" in notes
-    assert f"rollout restart deploy/{FULLNAME}" in notes
+    assert "without a restart" in notes
+    assert f"get configmap {FULLNAME}-status -o jsonpath='{{.data.accessKeyId}}'" in notes
 
 
 def test_image_by_digest_when_given() -> None:
@@ -391,6 +422,131 @@ def test_notes_say_where_the_secret_goes() -> None:
 
 def test_chart_version_has_a_changelog_entry() -> None:
     metadata = helm_sdk.chart_metadata(CHART)
-    # 0.2.0: the static-keys Secret became a `credentials` file (was AWS_* keys as env vars).
-    assert metadata["version"] == "0.2.0"
+    # 0.3.0: the admission policy (Kubernetes >= 1.30), web identity, status, builder account.
+    assert metadata["version"] == "0.3.0"
     assert f"## {metadata['version']} " in (CHART / "CHANGELOG.md").read_text()
+
+
+def test_web_identity_without_the_eks_webhook_projects_a_token_for_sts() -> None:
+    manifests = render(ci_values("external"))
+    spec = pod_spec(manifests)
+    [container] = spec["containers"]
+    variables = env(manifests)
+    assert variables["AWS_ROLE_ARN"] == "arn:aws:iam::333333333333:role/berth-edge-ecr-builder"
+    token_file = variables["AWS_WEB_IDENTITY_TOKEN_FILE"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == "aws-web-identity"]
+    assert volume["projected"]["sources"] == [
+        {
+            "serviceAccountToken": {
+                "path": "token",
+                "audience": "sts.amazonaws.com",
+                "expirationSeconds": 3600,
+            }
+        }
+    ]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "aws-web-identity"]
+    assert token_file == f"{mount['mountPath']}/token" and mount["readOnly"] is True
+    # No EKS annotation, no keys file: one identity.
+    [account] = [
+        a for a in of_kind(manifests, "ServiceAccount") if a["metadata"]["namespace"] == NAMESPACE
+    ]
+    assert "annotations" not in account["metadata"]
+    assert "AWS_SHARED_CREDENTIALS_FILE" not in variables
+
+
+@pytest.mark.parametrize(
+    "identities",
+    [
+        {
+            "aws": {
+                "existingSecret": "keys",
+                "webIdentity": {"roleArn": "arn:aws:iam::111111111111:role/x"},
+            }
+        },
+        {
+            "aws": {"webIdentity": {"roleArn": "arn:aws:iam::111111111111:role/x"}},
+            "serviceAccount": {"roleArn": "arn:aws:iam::111111111111:role/x"},
+        },
+    ],
+    ids=["keys-and-web-identity", "web-identity-and-irsa"],
+)
+def test_two_aws_identities_are_refused(identities: dict[str, Any]) -> None:
+    values = copy.deepcopy(ci_values("default"))
+    for key, value in identities.items():
+        values[key] = {**values.get(key, {}), **value}
+    with pytest.raises(helm_sdk.HelmError, match="give one AWS identity"):
+        render(values)
+
+
+def test_the_chart_makes_the_builder_account_naming_both_secrets() -> None:
+    manifests = render(ci_values("external"))
+    builders = [
+        a for a in of_kind(manifests, "ServiceAccount") if a["metadata"]["name"] == "builder"
+    ]
+    assert sorted(a["metadata"]["namespace"] for a in builders) == ["builds", "builds-nightly"]
+    for account in builders:
+        assert account["secrets"] == [{"name": "ecr-push"}]
+        assert account["imagePullSecrets"] == [{"name": "ecr-build-pull"}]
+        assert account["automountServiceAccountToken"] is False
+    # The refresher then patches no ServiceAccount, so it gets no right on them.
+    assert "ECR_REFRESHER_BUILDER_SERVICE_ACCOUNT" not in env(manifests)
+    assert env(manifests)["ECR_REFRESHER_BUILDER_SECRET_NAME"] == "ecr-push"
+    for role in target_roles(manifests):
+        assert all("serviceaccounts" not in rule["resources"] for rule in role["rules"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"builder": {"enabled": False}}, "needs builder.enabled"),
+        ({"builder": {"serviceAccount": ""}}, "needs builder.serviceAccount"),
+        ({"targets": {"namespaces": [], "all": True}}, "needs targets.namespaces"),
+    ],
+    ids=["builder-off", "no-account-name", "not-list-mode"],
+)
+def test_builder_account_combinations_that_cannot_work_are_refused(
+    change: dict[str, Any], message: str
+) -> None:
+    values = copy.deepcopy(ci_values("external"))
+    for key, value in change.items():
+        values[key] = {**values[key], **value}
+    with pytest.raises(helm_sdk.HelmError, match=message):
+        render(values)
+
+
+def test_the_status_config_map_is_the_only_config_map_the_refresher_may_touch(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, manifests = scenario
+    expected = ci_values(name).get("status", {}).get("configMapName") or f"{FULLNAME}-status"
+    if name == "external":
+        assert expected == "ecr-build-credentials-status"
+    [config_map] = of_kind(manifests, "ConfigMap")
+    assert config_map["metadata"] == {**config_map["metadata"], "name": expected}
+    assert config_map["metadata"]["namespace"] == NAMESPACE
+    assert env(manifests)["ECR_REFRESHER_STATUS_CONFIGMAP"] == expected
+    assert env(manifests)["ECR_REFRESHER_STATUS_NAMESPACE"] == NAMESPACE
+    rules = [
+        rule
+        for role in of_kind(manifests, "Role") + of_kind(manifests, "ClusterRole")
+        for rule in role["rules"]
+        if "configmaps" in rule["resources"]
+    ]
+    assert rules == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [expected],
+            "verbs": ["get", "patch"],
+        }
+    ]
+    [status_role] = [r for r in of_kind(manifests, "Role") if r["rules"][0] == rules[0]]
+    [binding] = [
+        b
+        for b in of_kind(manifests, "RoleBinding")
+        if b["roleRef"]["name"] == status_role["metadata"]["name"]
+    ]
+    account = pod_spec(manifests)["serviceAccountName"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
+    ]

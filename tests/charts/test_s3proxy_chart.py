@@ -18,7 +18,7 @@ CHART = Path(__file__).resolve().parents[2] / "charts" / "s3proxy"
 SCENARIOS = sorted(path.stem for path in (CHART / "ci").glob("*-values.yaml"))
 K8S_VERSION = "1.30.0"
 # Custom resources: kubernetes_validate ships core schemas only.
-CRD_KINDS = {"HTTPRoute"}
+CRD_KINDS = {"HTTPRoute", "PodMonitor"}
 MINIMAL: dict[str, Any] = {"s3": {"bucket": "a-bucket"}, "auth": {"enabled": False}}
 
 
@@ -52,12 +52,17 @@ def scenario(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]
 
 def test_chart_metadata() -> None:
     metadata = helm_sdk.chart_metadata(CHART)
-    assert (metadata["name"], metadata["version"]) == ("s3proxy", "0.1.0")
-    assert metadata.get("appVersion", metadata.get("app_version")) == "0.1.0"
+    assert (metadata["name"], metadata["version"]) == ("s3proxy", "0.2.0")
+    assert metadata.get("appVersion", metadata.get("app_version")) == "0.2.0"
 
 
 def test_there_are_ci_scenarios() -> None:
-    assert {"default-values", "helm-repo-values", "self-signed-values"} <= set(SCENARIOS)
+    assert {
+        "default-values",
+        "helm-repo-values",
+        "self-signed-values",
+        "monitored-values",
+    } <= set(SCENARIOS)
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -116,8 +121,12 @@ def test_pod_is_locked_down(scenario: tuple[str, list[dict[str, Any]]]) -> None:
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     tmp = next(volume for volume in pod["volumes"] if volume["name"] == "tmp")
     assert "emptyDir" in tmp
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe, path in (
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+        ("startupProbe", "/healthz"),
+    ):
+        assert container[probe]["httpGet"] == {"path": path, "port": "management"}
     assert container["resources"]["limits"]["memory"]
     assert container["resources"]["requests"]["cpu"]
 
@@ -153,7 +162,7 @@ def test_image_digest_wins_over_tag() -> None:
 
 def test_image_tag_defaults_to_app_version() -> None:
     image = _deployment(_render(MINIMAL))["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == "berth/s3proxy:0.1.0"
+    assert image == "berth/s3proxy:0.2.0"
 
 
 def test_htpasswd_secret_is_mounted_and_works_with_the_app(tmp_path: Path) -> None:
@@ -224,13 +233,82 @@ def test_autoscaling_replaces_fixed_replicas() -> None:
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
 
 
-def test_network_policy_admits_only_the_http_port() -> None:
-    (policy,) = _kind(_render(_values("helm-repo-values")), "NetworkPolicy")
-    (rule,) = policy["spec"]["ingress"]
-    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
-    assert rule["from"] == [
+def test_network_policy_admits_only_the_content_and_management_ports() -> None:
+    (policy,) = _kind(_render(_values("monitored-values")), "NetworkPolicy")
+    content, management = policy["spec"]["ingress"]
+    assert content["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert content["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}
     ]
+    assert management["ports"] == [{"port": "management", "protocol": "TCP"}]
+    assert management["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+
+
+def _ports(manifests: list[dict[str, Any]]) -> dict[str, int]:
+    container = _deployment(manifests)["spec"]["template"]["spec"]["containers"][0]
+    return {port["name"]: port["containerPort"] for port in container["ports"]}
+
+
+def test_management_port_is_apart_from_content(
+    scenario: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, manifests = scenario
+    ports = _ports(manifests)
+    assert ports == {"http": 8080, "management": 9090}
+    env = _env(manifests)
+    assert (env["S3PROXY_PORT"], env["S3PROXY_MANAGEMENT_PORT"]) == ("8080", "9090")
+    # Nothing that routes outside traffic reaches the management port.
+    (service,) = _kind(manifests, "Service")
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["http"]
+    for ingress in _kind(manifests, "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["port"] == {"name": "http"}
+    for route in _kind(manifests, "HTTPRoute"):
+        for rule in route["spec"]["rules"]:
+            assert [ref["port"] for ref in rule["backendRefs"]] == [
+                service["spec"]["ports"][0]["port"]
+            ]
+
+
+def test_scraping_points_at_the_management_port() -> None:
+    annotations = _deployment(_render(MINIMAL))["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9090"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    manifests = _render(_values("monitored-values"))
+    assert "annotations" not in _deployment(manifests)["spec"]["template"]["metadata"]
+    (monitor,) = _kind(manifests, "PodMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "s3proxy",
+        "app.kubernetes.io/instance": "proxy",
+    }
+    assert monitor["spec"]["podMetricsEndpoints"] == [
+        {"port": "management", "path": "/metrics", "interval": "15s"}
+    ]
+    assert _kind(_render(MINIMAL), "PodMonitor") == []
+
+
+def test_timeouts_and_limits_reach_the_app() -> None:
+    from s3proxy.config import load_config
+
+    env = _env(_render(_values("monitored-values")))
+    assert env["S3PROXY_WORKERS"] == "2"
+    assert env["S3PROXY_AUTH_MAX_PENDING"] == "32"
+    # The app accepts exactly what the chart renders (its own validation, its own names).
+    config = load_config({**env, "S3PROXY_HTPASSWD_FILE": ""} | {"S3PROXY_AUTH_DISABLED": "true"})
+    assert config.max_connections == 2048
+    assert config.header_timeout == 5
+    assert config.send_timeout == 30
+    assert config.connect_timeout == 2
+    assert config.read_timeout == 20
+    assert config.s3_max_attempts == 4
+    assert config.s3_pool_size == 128
+    assert config.auth_check_threads == 1
+    assert config.management_port == 9090
 
 
 def test_pod_disruption_budget() -> None:
@@ -248,8 +326,26 @@ def test_pod_disruption_budget() -> None:
         {**MINIMAL, "s3": {"bucket": "a-bucket", "accessDeniedStatus": 500}},
         {**MINIMAL, "image": {"repository": "x", "digest": "latest"}},
         {**MINIMAL, "serviceAccount": {"roleArn": "not-an-arn"}},
+        {**MINIMAL, "proxy": {"threads": 8}},
+        {**MINIMAL, "proxy": {"headerTimeoutSeconds": 61}},
+        {**MINIMAL, "proxy": {"maxConnections": 1}},
+        {**MINIMAL, "auth": {"enabled": False, "checkThreads": 0}},
+        {**MINIMAL, "metrics": {"podMonitor": {"interval": "often"}}},
     ],
-    ids=["top-level", "s3", "auth", "ingress-tls", "denied-status", "digest", "role-arn"],
+    ids=[
+        "top-level",
+        "s3",
+        "auth",
+        "ingress-tls",
+        "denied-status",
+        "digest",
+        "role-arn",
+        "removed-threads",
+        "header-timeout",
+        "max-connections",
+        "check-threads",
+        "monitor-interval",
+    ],
 )
 def test_schema_rejects_bad_values(values: dict[str, Any]) -> None:
     with pytest.raises(helm_sdk.HelmError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def test_the_projects_environment_files_are_valid() -> None:
     names = [
         environment.name for environment in load_all_environments(PROJECT_ROOT / "environments")
     ]
-    assert names == ["local", "prod", "uat"]
+    assert names == ["edge", "local", "prod", "uat"]
 
 
 def test_a_valid_file_loads_with_derived_names(tmp_path: Path) -> None:
@@ -261,6 +262,175 @@ def test_an_invalid_file_names_the_file_and_the_field(
     assert expected in str(raised.value)
 
 
+# ---- a cluster outside EKS ----
+
+CA_DATA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+KUBECONFIG = {"name": "edge", "kubeconfig": {"context": "edge-admin"}}
+EXEC = {
+    "host": "https://k8s.example.com:6443",
+    "certificate_authority_data": CA_DATA.decode(),
+    "command": "kubelogin",
+}
+REFRESHER = {"identity": "iam_user", "pull_secret_namespaces": {"namespaces": ["shop"]}}
+
+
+def external(access: object = None, refresher: object = None, **changes: object) -> object:
+    """A valid file with an external cluster, changed by `changes` (None removes a field)."""
+    document = {
+        "images": {"push_principals": ["arn:aws:iam::111111111111:role/ci"]},
+        "external_cluster": KUBECONFIG if access is None else access,
+        "ecr_refresher": REFRESHER if refresher is None else refresher,
+        **changes,
+    }
+    return with_changes(**document)
+
+
+def test_an_external_cluster_gets_three_stacks_and_the_refresher_names(tmp_path: Path) -> None:
+    refresher = {
+        **REFRESHER,
+        "builds": {"namespaces": ["ci"], "repositories": ["web", "team/api"]},
+    }
+    environment = load_environment_file(write(tmp_path, "uat", external(refresher=refresher)))
+    assert environment.stack_names == ("uat", "uat-cluster", "uat-workloads")
+    assert environment.workload_namespaces == ("ecr-credential-refresher",)
+    pull, build = environment.credentials_releases
+    assert (pull.release, pull.iam_name, pull.credentials_secret) == (
+        "ecr-credential-refresher",
+        "berth-uat-ecr-refresher",
+        "ecr-credential-refresher-aws",
+    )
+    assert (build.release, build.iam_name, build.builder_secret) == (
+        "ecr-build-credentials",
+        "berth-uat-ecr-builder",
+        "ecr-push",
+    )
+    assert environment.build_repositories == {
+        "web": "berth-uat/web",
+        "team/api": "berth-uat/team/api",
+    }
+    assert environment.ecr_refresher is not None
+    # The refresher's own namespace is a target too: its image is pulled with that secret.
+    assert environment.ecr_refresher.target_namespaces == ["ecr-credential-refresher", "shop"]
+    assert environment.external_cluster is not None
+    assert environment.external_cluster.kubeconfig is not None
+    assert environment.external_cluster.kubeconfig.path == "~/.kube/config"
+
+
+def test_a_selector_gives_its_labels_to_the_refresher_namespace(tmp_path: Path) -> None:
+    refresher = {"identity": "iam_user", "pull_secret_namespaces": {"selector": "a=b, x.io/y=z"}}
+    environment = load_environment_file(write(tmp_path, "uat", external(refresher=refresher)))
+    assert environment.ecr_refresher is not None
+    targets = environment.ecr_refresher.pull_secret_namespaces
+    assert targets.selector_labels == {"a": "b", "x.io/y": "z"}
+    assert environment.ecr_refresher.target_namespaces == []
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            external(access={"name": "edge"}),
+            "external_cluster: kubeconfig: say how the cluster is reached",
+        ),
+        (
+            external(access={**KUBECONFIG, "exec": EXEC}),
+            "external_cluster: kubeconfig: say how the cluster is reached",
+        ),
+        (
+            external(access={"name": "edge", "kubeconfig": {"path": "~/.kube/config"}}),
+            "external_cluster.kubeconfig.context: Field required",
+        ),
+        (
+            external(access={"name": "edge", "kubeconfig": {"context": "c", "token": "x"}}),
+            "external_cluster.kubeconfig.token: unknown field",
+        ),
+        (
+            external(
+                access={"name": "edge", "exec": {**EXEC, "args": ["get-token", "--token=abc"]}}
+            ),
+            "external_cluster.exec.args: --token=...: a secret value never goes in this file",
+        ),
+        (
+            external(access={"name": "edge", "exec": {**EXEC, "env": ["SECRET=abc"]}}),
+            "external_cluster.exec.env: 'SECRET=abc' is not an environment variable name",
+        ),
+        (
+            external(
+                access={"name": "edge", "exec": {**EXEC, "certificate_authority_data": "abc"}}
+            ),
+            "external_cluster.exec.certificate_authority_data: not base64",
+        ),
+        (
+            external(refresher={**REFRESHER, "identity": "web_identity"}),
+            "ecr_refresher.identity: web_identity needs external_cluster.oidc_issuer_url",
+        ),
+        (
+            external(access={**KUBECONFIG, "oidc_issuer_url": "https://k8s.example.com"}),
+            "ecr_refresher.identity: iam_user leaves external_cluster.oidc_issuer_url unused",
+        ),
+        (
+            with_changes(external_cluster=KUBECONFIG),
+            "ecr_refresher: an external_cluster needs an ecr_refresher section",
+        ),
+        (
+            external(images=None),
+            "images: the refresher runs from this account's ECR",
+        ),
+        (
+            external(cluster={"name": "c", "oidc_issuer_url": "https://oidc.example/id/1"}),
+            "external_cluster: an environment has one cluster",
+        ),
+        (
+            external(refresher={"identity": "iam_user", "pull_secret_namespaces": {}}),
+            "ecr_refresher.pull_secret_namespaces: namespaces: choose exactly one",
+        ),
+        (
+            external(
+                refresher={
+                    "identity": "iam_user",
+                    "pull_secret_namespaces": {"selector": "tier in (a,b)"},
+                }
+            ),
+            "'tier in (a': write the selector as key=value terms",
+        ),
+        (
+            external(
+                refresher={
+                    "identity": "iam_user",
+                    "pull_secret_namespaces": {"namespaces": ["kube-system"]},
+                }
+            ),
+            "'kube-system' belongs to Kubernetes; no registry login is written there",
+        ),
+        (
+            external(refresher={**REFRESHER, "namespace": "default"}),
+            "ecr_refresher.namespace: 'default' belongs to Kubernetes",
+        ),
+        (
+            external(
+                refresher={
+                    **REFRESHER,
+                    "builds": {"namespaces": ["ci"], "repositories": ["s3proxy"]},
+                }
+            ),
+            "'s3proxy' is the repository of Berth's own s3proxy image",
+        ),
+        (
+            external(refresher={**REFRESHER, "builds": {"namespaces": ["ci"], "repositories": []}}),
+            "ecr_refresher.builds.repositories: List should have at least 1 item",
+        ),
+    ],
+)
+def test_an_invalid_external_cluster_is_named(
+    tmp_path: Path, document: object, expected: str
+) -> None:
+    path = write(tmp_path, "uat", document)
+    with pytest.raises(ConfigError) as raised:
+        load_environment_file(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert expected in str(raised.value)
+
+
 def test_the_oidc_issuer_prefix_is_derived_once_from_the_issuer(tmp_path: Path) -> None:
     cluster = {"name": "c", "oidc_issuer_url": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC/"}
     environment = load_environment_file(write(tmp_path, "uat", with_changes(cluster=cluster)))
@@ -344,7 +514,9 @@ def test_validate_lists_the_projects_environments() -> None:
         text=True,
         check=True,
     )
-    assert [line.split()[1] for line in result.stdout.splitlines()] == ["local", "prod", "uat"]
+    lines = result.stdout.splitlines()
+    assert [line.split()[1] for line in lines] == ["edge", "local", "prod", "uat"]
+    assert lines[0].endswith("edge-k3s (outside EKS)")
 
 
 # ---- a central repository named by environment: resolved from the owner's file ----

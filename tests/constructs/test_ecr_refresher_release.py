@@ -237,6 +237,25 @@ VALID_PROPS: dict[str, Any] = {
         ),
         ({"refresh_margin": "soon"}, "refresh_margin: 'soon' is not"),
         ({"log_level": "TRACE"}, "log_level: 'TRACE' is not"),
+        (
+            {"role_arn": None, "aws_credentials_secret": "k", "project_web_identity_token": True},
+            "project_web_identity_token: needs role_arn",
+        ),
+        (
+            {"create_builder_service_account": True, "builder_service_account": "builder"},
+            "create_builder_service_account: needs enable_builder_secret",
+        ),
+        (
+            {
+                "target_namespaces": [],
+                "allow_all_namespaces": True,
+                "enable_builder_secret": True,
+                "builder_service_account": "builder",
+                "create_builder_service_account": True,
+            },
+            "create_builder_service_account: needs .* target_namespaces",
+        ),
+        ({"status_config_map": "Status"}, "status_config_map: 'Status' is not"),
     ],
 )
 def test_props_refuse_invalid_values(changes: dict[str, Any], message: str) -> None:

@@ -1,11 +1,14 @@
-"""Rehearsal of a first deploy of `uat` and `prod`, each with its own synthesized account stack.
+"""Rehearsal of a first deploy of `uat`, `prod` and `edge`, each with its own synthesized
+account stack.
 
 For each environment, on a fresh emulator: seed what the README's bootstrap provides (berth.
 rehearsal), let real Terraform apply the account stack as the deploy role (the emulator answers
 in the environment's own account), check the result with boto3, show that a second plan has no
 change, then take one prerequisite away at a time and watch the plan stop naming it; finally
 check the workloads step's preconditions with `berth preflight`, against the emulator and the
-project's fake Kubernetes API, adding and removing each one.
+project's fake Kubernetes API, adding and removing each one. For `edge` (a cluster outside EKS)
+that includes `berth refresher rotate-key` as the deploy role: the IAM users Terraform made get
+their keys in the cluster's Secrets, and a rotation deletes the old key once it is in use.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +58,7 @@ class Rehearsed:
     params=[
         pytest.param("uat", marks=pytest.mark.xdist_group("rehearsal-uat")),
         pytest.param("prod", marks=pytest.mark.xdist_group("rehearsal-prod")),
+        pytest.param("edge", marks=pytest.mark.xdist_group("rehearsal-edge")),
     ],
 )
 def rehearsed(
@@ -88,6 +93,22 @@ def _client(rehearsed: Rehearsed, service: str) -> Any:
     return rehearsed.session.client(service, endpoint_url=rehearsed.endpoint)
 
 
+@pytest.fixture
+def eks(rehearsed: Rehearsed) -> Rehearsed:
+    """The rehearsal of an EKS environment (the S3 proxy, the agent's secret)."""
+    if rehearsed.environment.cluster is None:
+        pytest.skip(f"{rehearsed.environment.name} has no EKS cluster, no S3 proxy, no agent")
+    return rehearsed
+
+
+@pytest.fixture
+def external(rehearsed: Rehearsed) -> Rehearsed:
+    """The rehearsal of an environment whose cluster is outside EKS."""
+    if rehearsed.environment.ecr_refresher is None:
+        pytest.skip(f"{rehearsed.environment.name}'s cluster is EKS: no refresher")
+    return rehearsed
+
+
 def test_the_stack_was_applied_in_the_environments_own_account(rehearsed: Rehearsed) -> None:
     outputs = rehearsed.stack.outputs()
     account = rehearsed.environment.account_id
@@ -95,9 +116,10 @@ def test_the_stack_was_applied_in_the_environments_own_account(rehearsed: Rehear
         f"arn:aws:iam::{account}:role/{rehearsed.environment.name_prefix}-deployer"
     )
     repositories = _client(rehearsed, "ecr").describe_repositories()["repositories"]
-    assert {r["repositoryName"] for r in repositories} == set(
-        rehearsed.environment.image_repositories.values()
-    )
+    assert {r["repositoryName"] for r in repositories} == {
+        *rehearsed.environment.image_repositories.values(),
+        *rehearsed.environment.build_repositories.values(),
+    }
 
 
 def test_a_second_plan_has_no_change(rehearsed: Rehearsed) -> None:
@@ -130,6 +152,8 @@ def _exists(rehearsed: Rehearsed, kind: str, principal: str) -> bool:
     try:
         if kind == "Federated":
             iam.get_open_id_connect_provider(OpenIDConnectProviderArn=principal)
+        elif ":user/" in principal:
+            iam.get_user(UserName=principal.rsplit("/", 1)[-1])
         else:
             iam.get_role(RoleName=principal.rsplit("/", 1)[-1])
     except ClientError:
@@ -181,8 +205,9 @@ def test_image_repositories_name_the_pushers_the_stack_made_or_found(rehearsed: 
 
 
 def test_the_proxys_content_is_uploaded_and_the_example_url_names_an_object(
-    rehearsed: Rehearsed,
+    eks: Rehearsed,
 ) -> None:
+    rehearsed = eks
     environment = rehearsed.environment
     keys = [
         item["Key"]
@@ -203,8 +228,9 @@ def test_the_proxys_content_is_uploaded_and_the_example_url_names_an_object(
 
 
 def test_the_secret_and_its_appconfig_environment_exist_without_a_value(
-    rehearsed: Rehearsed,
+    eks: Rehearsed,
 ) -> None:
+    rehearsed = eks
     environment = rehearsed.environment
     secret = f"{environment.name_prefix}/coralogix-private-key"
     described = _client(rehearsed, "secretsmanager").describe_secret(SecretId=secret)
@@ -335,7 +361,8 @@ PLAN_STOPS = {
 def test_each_missing_prerequisite_stops_the_plan_naming_it(rehearsed: Rehearsed) -> None:
     environment = rehearsed.environment
     keys = [key for key in rehearsal.prerequisites(environment) if key in PLAN_STOPS]
-    assert rehearsal.DEPLOY_ROLE in keys and rehearsal.CLUSTER_OIDC_PROVIDER in keys
+    assert rehearsal.DEPLOY_ROLE in keys
+    assert (rehearsal.CLUSTER_OIDC_PROVIDER in keys) == bool(environment.looked_up_oidc_issuer)
     everything_else = set(rehearsal.prerequisites(environment))
     for key in keys:
         rehearsal.remove_prerequisite(environment, rehearsed.endpoint, key)
@@ -420,8 +447,9 @@ def _berth_secret_put(rehearsed: Rehearsed, value: str) -> None:
 
 
 def test_the_workloads_step_waits_for_each_of_its_preconditions(
-    rehearsed: Rehearsed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    eks: Rehearsed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    rehearsed = eks
     environment = rehearsed.environment
     assert environment.images is not None and environment.s3_proxy is not None
     for key, value in EMULATOR_CREDENTIALS.items():
@@ -485,3 +513,169 @@ def test_the_workloads_step_waits_for_each_of_its_preconditions(
         assert list(_failed(_workloads_preflight(rehearsed, kubeconfig))) == [
             f"image {environment.name_prefix}/s3proxy"
         ]
+
+
+# ---- a cluster outside EKS: the refresher's users and their keys ----
+
+
+def _berth(rehearsed: Rehearsed, *args: str) -> subprocess.CompletedProcess[str]:
+    """A `berth` command as an operator runs it: the emulator's identity, the deploy role."""
+    env = {**os.environ, **EMULATOR_CREDENTIALS, "AWS_ENDPOINT_URL": rehearsed.endpoint}
+    return subprocess.run(
+        [sys.executable, "-m", "berth", *args],
+        text=True,
+        capture_output=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=False,
+        timeout=180,
+    )
+
+
+def test_the_refresher_users_have_no_key_and_may_only_use_the_registry(
+    external: Rehearsed,
+) -> None:
+    iam = _client(external, "iam")
+    for release in external.environment.credentials_releases:
+        user = iam.get_user(UserName=release.iam_name)["User"]
+        assert (
+            user["Arn"] == f"arn:aws:iam::{external.environment.account_id}:user/{release.iam_name}"
+        )
+        # Terraform made the user without a key; `berth refresher rotate-key` makes it.
+        assert iam.list_access_keys(UserName=release.iam_name)["AccessKeyMetadata"] == []
+        document = iam.get_user_policy(UserName=release.iam_name, PolicyName="registry-access")
+        policy = document["PolicyDocument"]
+        policy = json.loads(policy) if isinstance(policy, str) else policy
+        actions = {a for s in policy["Statement"] for a in _as_list(s["Action"])}
+        assert actions <= {
+            "ecr:GetAuthorizationToken",
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+        }
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+class StandInRefresher(threading.Thread):
+    """Reports, in each release's status ConfigMap, the key its Secret holds (what the refresher
+    does once the kubelet updated its file; the real program does it in tests/berth)."""
+
+    def __init__(self, api: FakeKubeApi, environment: Environment) -> None:
+        super().__init__(daemon=True)
+        self.api, self.environment, self.stop = api, environment, threading.Event()
+
+    def run(self) -> None:
+        from berth.refresher_keys import key_in_secret
+
+        while not self.stop.wait(0.1):
+            for release in self.environment.credentials_releases:
+                secret = self.api.secrets.get((release.namespace, release.credentials_secret))
+                status = self.api.config_maps.get((release.namespace, release.status_config_map))
+                if secret and status is not None:
+                    status["data"] = {"accessKeyId": str(key_in_secret(secret.get("data")))}
+
+
+def test_the_workloads_step_of_a_cluster_outside_eks_and_the_key_rotation(
+    external: Rehearsed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rehearsed = external
+    environment = rehearsed.environment
+    refresher = environment.ecr_refresher
+    assert refresher is not None and refresher.builds is not None and environment.images
+    for key, value in EMULATOR_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", rehearsed.endpoint)
+    namespace = refresher.namespace
+    iam = _client(rehearsed, "iam")
+    api = FakeKubeApi()
+    with serve(api) as url:
+        kubeconfig = _kubeconfig(url, tmp_path / "kubeconfig")
+
+        failed = _failed(_workloads_preflight(rehearsed, kubeconfig))
+        assert set(failed) == {
+            f"namespace {namespace}",
+            f"image {environment.name_prefix}/ecr-refresher",
+            f"Secret {namespace}/ecr-pull (the refresher image's pull secret)",
+            f"Secret {namespace}/ecr-credential-refresher-aws",
+            f"Secret {namespace}/ecr-build-credentials-aws",
+            "namespace builds (refresher target)",
+        }
+        assert (
+            f"berth refresher rotate-key {environment.name}"
+            in (failed[f"Secret {namespace}/ecr-credential-refresher-aws"])
+        )
+        assert (
+            "kubectl -n ecr-credential-refresher create secret docker-registry ecr-pull"
+            in (failed[f"Secret {namespace}/ecr-pull (the refresher image's pull secret)"])
+        )
+
+        # The cluster stack, the image publisher, the operator's bootstrap pull secret.
+        api.add_namespace(namespace, {"pod-security.kubernetes.io/enforce": "restricted"})
+        api.add_namespace("builds")
+        _push_image(
+            rehearsed, environment.image_repositories["ecr-refresher"], environment.images.tag
+        )
+        api.put_secret(
+            namespace, "ecr-pull", {"type": "kubernetes.io/dockerconfigjson", "data": {}}
+        )
+        assert set(_failed(_workloads_preflight(rehearsed, kubeconfig))) == {
+            f"Secret {namespace}/ecr-credential-refresher-aws",
+            f"Secret {namespace}/ecr-build-credentials-aws",
+        }
+
+        # The keys, as the deploy role, straight into the cluster: no refresher runs yet.
+        first = _berth(
+            rehearsed, "refresher", "rotate-key", environment.name, "--kubeconfig", str(kubeconfig)
+        )
+        assert first.returncode == 0, first.stderr
+        assert "old keys deleted: none (it was the first key)" in first.stdout
+        assert _failed(_workloads_preflight(rehearsed, kubeconfig)) == {}
+        keys = {
+            r.iam_name: [
+                k["AccessKeyId"]
+                for k in iam.list_access_keys(UserName=r.iam_name)["AccessKeyMetadata"]
+            ]
+            for r in environment.credentials_releases
+        }
+        assert all(len(found) == 1 for found in keys.values())
+
+        # The releases are installed (their status ConfigMaps) and use what their Secret holds:
+        # a rotation now waits for them, then deletes the old keys.
+        for release in environment.credentials_releases:
+            api.add_config_map(release.namespace, release.status_config_map)
+        stand_in = StandInRefresher(api, environment)
+        stand_in.start()
+        try:
+            second = _berth(
+                rehearsed,
+                "refresher",
+                "rotate-key",
+                environment.name,
+                "--kubeconfig",
+                str(kubeconfig),
+                "--timeout",
+                "60",
+            )
+        finally:
+            stand_in.stop.set()
+            stand_in.join(timeout=5)
+        assert second.returncode == 0, second.stderr
+        for release in environment.credentials_releases:
+            now = [
+                k["AccessKeyId"]
+                for k in iam.list_access_keys(UserName=release.iam_name)["AccessKeyMetadata"]
+            ]
+            assert len(now) == 1 and now != keys[release.iam_name], release.release
+            assert (
+                f"{release.release}: now {now[0]}; old keys deleted: {keys[release.iam_name][0]}"
+                in second.stdout
+            )
+        # No secret key was printed.
+        assert "aws_secret_access_key" not in second.stdout + second.stderr

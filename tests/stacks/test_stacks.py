@@ -1,6 +1,7 @@
 """The stacks of every environment: backends, providers, the seams between the stacks, snapshots.
 
-`local` is one stack; `uat` and `prod` are three (account, cluster, workloads). The tests here
+`local` is one stack; `uat`, `prod` (EKS) and `edge` (a cluster outside EKS) are three
+(account, cluster, workloads). The tests here
 hold what no single construct can: the stacks agree with each other (the role a release runs as
 is the role the account stack creates, with the trust naming that release's ServiceAccount; the
 namespace a release lands in is created by the cluster stack) and name nothing they do not
@@ -21,9 +22,22 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.support.tfjson import data_sources, policy_statements, principals, resources
 
-ACCOUNTS = {"uat": "111111111111", "prod": "222222222222"}
-REAL = ["uat", "prod"]
-STACKS = ["local", "prod", "prod-cluster", "prod-workloads", "uat", "uat-cluster", "uat-workloads"]
+ACCOUNTS = {"uat": "111111111111", "prod": "222222222222", "edge": "333333333333"}
+EKS = ["uat", "prod"]
+REAL = [*EKS, "edge"]
+STACKS = [
+    "edge",
+    "edge-cluster",
+    "edge-workloads",
+    "local",
+    "prod",
+    "prod-cluster",
+    "prod-workloads",
+    "uat",
+    "uat-cluster",
+    "uat-workloads",
+]
+EKS_STACKS = [s for s in STACKS if s.split("-", 1)[0] in EKS]
 ISSUERS = {
     "uat": "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
     "prod": "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE7A1C3F0B9D2E4A6C8E0F2A4C6E",
@@ -124,7 +138,7 @@ def test_the_account_stack_is_pure_aws_and_the_cluster_halves_are_kubernetes(
     assert set(synthesized[f"{env}-workloads"]["resource"]) == {"helm_release"}
 
 
-@pytest.mark.parametrize("stack_name", [s for s in STACKS if s != "local"])
+@pytest.mark.parametrize("stack_name", EKS_STACKS)
 def test_cluster_providers_authenticate_with_a_short_lived_exec_token_as_the_deploy_role(
     synthesized: dict[str, Any], stack_name: str
 ) -> None:
@@ -142,9 +156,13 @@ def test_cluster_providers_authenticate_with_a_short_lived_exec_token_as_the_dep
 
 
 def test_no_token_or_kubeconfig_anywhere_in_the_json(synthesized: dict[str, Any]) -> None:
-    text = json.dumps(synthesized).lower()
+    text = json.dumps({name: synthesized[name] for name in EKS_STACKS}).lower()
     for forbidden in ('"token":', "kubeconfig", '"config_path"', "bearer "):
         assert forbidden not in text, forbidden
+    # The cluster outside EKS is reached through a kubeconfig's path: never its content.
+    everything = json.dumps(synthesized).lower()
+    for forbidden in ('"token":', "bearer ", "client-key-data", "client_key", "password"):
+        assert forbidden not in everything, forbidden
 
 
 @pytest.mark.parametrize("suffix", ["-cluster", "-workloads"])
@@ -177,7 +195,7 @@ def test_cluster_facts_from_remote_state_read_the_clusters_outputs_as_the_deploy
     assert "outputs.cluster_certificate_authority_data" in connection["cluster_ca_certificate"]
 
 
-@pytest.mark.parametrize("env", REAL)
+@pytest.mark.parametrize("env", EKS)
 def test_every_irsa_trust_names_the_looked_up_cluster_oidc_provider(
     synthesized: dict[str, Any], env: str
 ) -> None:
@@ -234,7 +252,7 @@ def _release_values(stack: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(yaml.safe_load(release["values"][0]))
 
 
-@pytest.mark.parametrize("env", REAL)
+@pytest.mark.parametrize("env", EKS)
 @pytest.mark.parametrize("release", ["otel-agent", "s3proxy"])
 def test_a_release_runs_as_the_role_whose_trust_names_its_service_account(
     synthesized: dict[str, Any], env: str, release: str
@@ -255,16 +273,23 @@ def test_a_release_runs_as_the_role_whose_trust_names_its_service_account(
     ]
 
 
-@pytest.mark.parametrize("env", REAL)
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ("uat", {"observability", "s3proxy"}),
+        ("prod", {"observability", "s3proxy"}),
+        ("edge", {"ecr-credential-refresher"}),
+    ],
+)
 def test_every_release_lands_in_a_namespace_the_cluster_stack_creates_as_restricted(
-    synthesized: dict[str, Any], env: str
+    synthesized: dict[str, Any], env: str, expected: set[str]
 ) -> None:
     namespaces = {
         ns["metadata"]["name"]: ns["metadata"]["labels"]
         for ns in resources(synthesized[f"{env}-cluster"], "kubernetes_namespace_v1")
     }
     releases = resources(synthesized[f"{env}-workloads"], "helm_release")
-    assert {r["namespace"] for r in releases} == set(namespaces) == {"observability", "s3proxy"}
+    assert {r["namespace"] for r in releases} == set(namespaces) == expected
     for release in releases:
         assert release["create_namespace"] is False, release["name"]
     for labels in namespaces.values():
@@ -272,7 +297,7 @@ def test_every_release_lands_in_a_namespace_the_cluster_stack_creates_as_restric
             assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
 
 
-@pytest.mark.parametrize("env", REAL)
+@pytest.mark.parametrize("env", EKS)
 def test_release_images_are_the_pushed_tags_pinned_by_digest(
     synthesized: dict[str, Any], env: str
 ) -> None:
@@ -292,7 +317,7 @@ def test_release_images_are_the_pushed_tags_pinned_by_digest(
     assert looked_up <= created
 
 
-@pytest.mark.parametrize("env", REAL)
+@pytest.mark.parametrize("env", EKS)
 def test_the_example_url_points_at_an_object_the_account_stack_uploads(
     synthesized: dict[str, Any], env: str
 ) -> None:

@@ -11,10 +11,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-import boto3
 from kubernetes import client
 from kubernetes import config as kube_config
 
+from .aws_identity import CredentialsSource
 from .config import Config, ConfigError, load_config
 from .logs import configure_logging
 from .metrics import Metrics
@@ -41,11 +41,6 @@ def kubernetes_api(
     return client.CoreV1Api(client.ApiClient(configuration))
 
 
-def ecr_client(config: Config) -> object:
-    """An ECR client from boto3's default credential chain (keys, IRSA, credential_process)."""
-    return boto3.session.Session(region_name=config.region).client("ecr")
-
-
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="ecr_refresher",
@@ -68,8 +63,9 @@ def main(
 ) -> int:
     """Run the refresher; returns the process exit code."""
     args = _parse_args(sys.argv[1:] if argv is None else argv)
+    environ = os.environ if environ is None else environ
     try:
-        config = load_config(os.environ if environ is None else environ)
+        config = load_config(environ)
     except ConfigError as error:
         print(f"ecr_refresher: config error: {error}", file=sys.stderr)
         return 1
@@ -80,7 +76,10 @@ def main(
         print(f"ecr_refresher: kubernetes config error: {error}", file=sys.stderr)
         return 1
     metrics = Metrics()
-    refresher = Refresher(config, core_api, ecr_client(config), metrics)
+    # boto3's default credential chain: a shared-credentials file (watched for rotation), web
+    # identity, or a credential_process (IAM Roles Anywhere).
+    source = CredentialsSource(config.region, environ)
+    refresher = Refresher(config, core_api, source.client(), metrics, credentials_source=source)
     runner = Runner(refresher, Health(), stop=stop)
     if args.once:
         report = runner.run_once()

@@ -122,6 +122,15 @@ class Config(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=64, alias="ECR_REFRESHER_CONCURRENCY")
     # Python logging level name.
     log_level: str = Field(default="INFO", alias="ECR_REFRESHER_LOG_LEVEL")
+    # ConfigMap (made by the chart) where the refresher reports which access key its current
+    # token came from ("" = no report).
+    status_config_map: str = Field(default="", alias="ECR_REFRESHER_STATUS_CONFIGMAP")
+    # Namespace of that ConfigMap (the refresher's own).
+    status_namespace: str = Field(default="", alias="ECR_REFRESHER_STATUS_NAMESPACE")
+    # How often a shared-credentials file is checked for a rotated key.
+    credentials_check_interval: timedelta = Field(
+        default=timedelta(seconds=15), alias="ECR_REFRESHER_CREDENTIALS_CHECK_INTERVAL"
+    )
 
     @field_validator("namespaces", "service_accounts", "registry_ids", mode="before")
     @classmethod
@@ -143,10 +152,15 @@ class Config(BaseModel):
     def _secret_name(cls, value: str) -> str:
         return _check_names([value], _DNS_SUBDOMAIN, "secret name")[0]
 
-    @field_validator("builder_secret_name", "builder_service_account")
+    @field_validator("builder_secret_name", "builder_service_account", "status_config_map")
     @classmethod
     def _optional_name(cls, value: str) -> str:
         return _check_names([value], _DNS_SUBDOMAIN, "name")[0] if value else value
+
+    @field_validator("status_namespace")
+    @classmethod
+    def _optional_namespace(cls, value: str) -> str:
+        return _check_names([value], _DNS_LABEL, "namespace name")[0] if value else value
 
     @field_validator("registry_ids")
     @classmethod
@@ -163,7 +177,9 @@ class Config(BaseModel):
     def _bool(cls, value: Any) -> Any:
         return _parse_bool(value) if isinstance(value, str) else value
 
-    @field_validator("refresh_margin", "retry_interval", mode="before")
+    @field_validator(
+        "refresh_margin", "retry_interval", "credentials_check_interval", mode="before"
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
@@ -175,7 +191,7 @@ class Config(BaseModel):
             raise PydanticCustomError("margin", "must be between 1m and 6h (a token lives 12h)")
         return value
 
-    @field_validator("retry_interval")
+    @field_validator("retry_interval", "credentials_check_interval")
     @classmethod
     def _retry_bounds(cls, value: timedelta) -> timedelta:
         if value < timedelta(seconds=1):
@@ -230,6 +246,10 @@ def _cross_checks(config: Config) -> None:
     if config.builder_service_account and not config.builder_secret_name:
         raise ConfigError(
             f"{PREFIX}BUILDER_SERVICE_ACCOUNT: needs {PREFIX}BUILDER_SECRET_NAME to be set too"
+        )
+    if bool(config.status_config_map) != bool(config.status_namespace):
+        raise ConfigError(
+            f"{PREFIX}STATUS_CONFIGMAP: set it together with {PREFIX}STATUS_NAMESPACE (or neither)"
         )
     if config.builder_secret_name and config.builder_secret_name == config.secret_name:
         raise ConfigError(

@@ -157,3 +157,13 @@ def active_namespace_names(items: list[dict[str, Any]]) -> list[str]:
         for item in items
         if (item.get("status") or {}).get("phase") != "Terminating"
     ]
+
+
+def patch_config_map_data(
+    api: client.CoreV1Api, namespace: str, name: str, data: dict[str, str]
+) -> None:
+    """Set keys of an existing ConfigMap's `data` (JSON merge patch; other keys are kept).
+
+    Never creates it: the chart does, and the refresher's RBAC names it (get/patch only).
+    """
+    api.patch_namespaced_config_map(name, namespace, {"data": data}, _content_type=MERGE_PATCH)

@@ -13,6 +13,7 @@ from typing import Any
 from kubernetes import client
 
 from . import kube, manifests
+from .aws_identity import CredentialsSource
 from .config import Config
 from .credentials import RegistryCredential, TokenError, earliest_expiry, fetch_credentials
 from .metrics import Metrics
@@ -83,10 +84,13 @@ class Refresher:
         retry: RetryPolicy | None = None,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        credentials_source: CredentialsSource | None = None,
     ) -> None:
         self.config = config
         self.core_api = core_api
         self.ecr_client = ecr_client
+        # Where `ecr_client` came from, to notice a rotated key (None: a fixed client).
+        self.credentials_source = credentials_source
         self.metrics = metrics
         self.retry = retry or RetryPolicy(attempts=config.attempts)
         self.clock = clock
@@ -123,7 +127,43 @@ class Refresher:
                 "expires_at": earliest_expiry(credentials).isoformat(),
             },
         )
+        self._report_status(credentials)
         return True
+
+    def credentials_changed(self) -> bool:
+        """Whether the credentials were rotated since the last check; the client then uses them."""
+        source = self.credentials_source
+        if source is None or not source.changed():
+            return False
+        self.ecr_client = source.client()
+        return True
+
+    def _report_status(self, credentials: list[RegistryCredential]) -> None:
+        """Write which credentials the new token came from into the status ConfigMap.
+
+        `berth refresher rotate-key` waits for the new access key id here before it deletes the
+        old key. A failed write is logged and changes nothing else.
+        """
+        config = self.config
+        if not config.status_config_map:
+            return
+        data = {
+            "tokenFetchedAt": self.clock().isoformat(),
+            "tokenExpiresAt": earliest_expiry(credentials).isoformat(),
+        }
+        identity = self.credentials_source.identity() if self.credentials_source else None
+        if identity is not None:
+            data["accessKeyId"] = identity.access_key_id
+            data["credentialSource"] = identity.method
+        try:
+            kube.patch_config_map_data(
+                self.core_api, config.status_namespace, config.status_config_map, data
+            )
+        except Exception as error:  # the refresh itself went well; only the report failed
+            log.warning(
+                "status not written",
+                extra={"config_map": config.status_config_map, "error": kube.describe(error)},
+            )
 
     def target_namespaces(self) -> list[str]:
         """The namespaces to write now: the configured list, or those the API server lists."""

@@ -38,6 +38,13 @@ class Runner:
         self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.next_full: datetime = clock()
         self.retry_at: datetime | None = None
+        # When to look at the credentials file again (only with a file to watch).
+        source = refresher.credentials_source
+        self.credentials_check_at: datetime | None = (
+            clock() + refresher.config.credentials_check_interval
+            if source is not None and source.watches_file
+            else None
+        )
         self.token_failures = 0
 
     def namespace_added(self, name: str) -> None:
@@ -96,9 +103,20 @@ class Runner:
         if added:
             self.refresher.ensure(added)
 
+    def _check_credentials(self, now: datetime) -> None:
+        """A rotated key is used at once: a full refresh now, not at the next token renewal."""
+        if self.credentials_check_at is None or now < self.credentials_check_at:
+            return
+        self.credentials_check_at = now + self.refresher.config.credentials_check_interval
+        if self.refresher.credentials_changed():
+            log.info("credentials rotated; refreshing now")
+            self.token_failures = 0
+            self.next_full = now
+
     def step(self) -> None:
         """One loop turn: do what is due, then wait for the next deadline or an event."""
         now = self.clock()
+        self._check_credentials(now)
         if now >= self.next_full:
             self._full_refresh(now)
         elif self.retry_at is not None and now >= self.retry_at:
@@ -106,7 +124,10 @@ class Runner:
             self.refresher.refresh(sorted(self.refresher.failed))
             self._schedule_retry(self.clock())
         self.health.beat()
-        nap = min(self.max_nap_s, seconds_until(self.clock(), self.next_full, self.retry_at))
+        nap = min(
+            self.max_nap_s,
+            seconds_until(self.clock(), self.next_full, self.retry_at, self.credentials_check_at),
+        )
         events = self._drain_events(nap)
         if events:
             self._apply_events(events)

@@ -1,9 +1,10 @@
-"""`python -m s3proxy`: validate the configuration, then serve the app under gunicorn.
+"""`python -m s3proxy`: validate the configuration, then serve the ASGI app under granian.
 
-gunicorn is configured here (not with a config file) so the environment variables in
-`s3proxy.config` are the single source of truth. Workers are `gthread`: a streaming response
-holds a thread, not a process, and the S3 client is created once per worker process after the
-fork (never shared across processes).
+granian (a Rust HTTP server: hyper and tokio) parses HTTP, enforces the header-read timeout
+(idle and half-sent requests are closed), answers bytes that are not HTTP with 400 and a
+close, and holds many idle connections without a thread each. It is configured here (not with
+its CLI) so the environment variables in `s3proxy.config` stay the single source of truth.
+Each worker process imports `s3proxy.app:create_app` and runs one event loop.
 """
 
 from __future__ import annotations
@@ -13,63 +14,40 @@ import sys
 import tempfile
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
 from s3proxy.auth import HtpasswdAuthenticator, HtpasswdError
 from s3proxy.config import Config, ConfigError, load_config
 
-
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    """gunicorn's documented custom-application hook: options from our Config, app per worker."""
-
-    def __init__(self, config: Config) -> None:
-        self._config = config
-        super().__init__()
-
-    def load_config(self) -> None:
-        for name, value in gunicorn_options(self._config).items():
-            self.cfg.set(name, value)
-
-    def load(self) -> Any:
-        # Runs in each worker after the fork: one app, one S3 client, one pool per process.
-        # Imported here, after the fork and after PROMETHEUS_MULTIPROC_DIR is set.
-        from s3proxy.access_log import configure_logging
-        from s3proxy.app import create_app
-
-        configure_logging()
-        return create_app(self._config)
+# Seconds a stopping worker gets to finish its responses before it is killed.
+_GRACEFUL_STOP_S = 30
 
 
-def _child_exit(_server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
+def server_options(config: Config) -> dict[str, Any]:
+    """granian `Server` keyword arguments derived from the proxy's configuration."""
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
+    from granian.http import HTTP1Settings
 
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-
-
-def gunicorn_options(config: Config) -> dict[str, Any]:
-    """gunicorn settings derived from the proxy's configuration."""
     options: dict[str, Any] = {
-        "bind": [f"{config.bind_address}:{config.port}"],
+        "target": "s3proxy.app:create_app",
+        "factory": True,
+        "address": config.bind_address,
+        "port": config.port,
+        "interface": Interfaces.ASGI,
         "workers": config.workers,
-        "worker_class": "gthread",
-        "threads": config.threads,
-        # A streaming thread keeps the worker's heartbeat alive; this only bounds a stuck worker.
-        "timeout": 60,
-        "graceful_timeout": 30,
-        "keepalive": 5,
-        "accesslog": None,  # our JSON access log replaces gunicorn's
-        "errorlog": "-",
-        "loglevel": "info",
-        # Read-only root filesystem: no control socket, heartbeat files in the writable /tmp.
-        "control_socket_disable": True,
-        "worker_tmp_dir": tempfile.gettempdir(),
-        "proc_name": "s3proxy",
+        "http": HTTPModes.http1,
+        "websockets": False,
+        # Connections per worker; past it new ones wait in the kernel's backlog.
+        "backpressure": config.max_connections,
+        "http1_settings": HTTP1Settings(
+            header_read_timeout=round(config.header_timeout * 1000), keep_alive=True
+        ),
+        "log_access": False,  # our JSON access log replaces granian's
+        "respawn_failed_workers": True,
+        "workers_kill_timeout": _GRACEFUL_STOP_S,
     }
     if config.tls_cert_file is not None and config.tls_key_file is not None:
-        options["certfile"] = str(config.tls_cert_file)
-        options["keyfile"] = str(config.tls_key_file)
-    if config.workers > 1:
-        options["child_exit"] = _child_exit
+        options["ssl_cert"] = config.tls_cert_file
+        options["ssl_key"] = config.tls_key_file
+        options["ssl_protocol_min"] = SSLProtocols.tls12
     return options
 
 
@@ -87,9 +65,11 @@ def main(environ: dict[str, str] | None = None) -> int:
         print(f"s3proxy: configuration error: {error}", file=sys.stderr)
         return 1
     if config.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Must be set before prometheus_client is imported (by the workers' app).
+        # Set before any worker imports prometheus_client: every worker's samples are summed.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="s3proxy-metrics-")
-    _Gunicorn(config).run()
+    from granian.server import Server
+
+    Server(**server_options(config)).serve()
     return 0
 
 

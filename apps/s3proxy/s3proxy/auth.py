@@ -7,6 +7,8 @@ previous users instead of locking everybody out.
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import hashlib
 import hmac
 import logging
@@ -14,6 +16,7 @@ import os
 import secrets
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,10 @@ _LOG = logging.getLogger("s3proxy.auth")
 _BCRYPT_PREFIXES = ("$2y$", "$2b$", "$2a$")
 _VERIFIED_CACHE_SIZE = 1024
 _RECHECK_INTERVAL_S = 1.0
+# bcrypt reads at most 72 bytes of a password; Apache's htpasswd and apr-util (crypt_blowfish)
+# silently ignore the rest when hashing and when verifying. The bcrypt package (5.x) raises
+# ValueError instead, so the proxy truncates first: it accepts exactly what htpasswd accepts.
+BCRYPT_MAX_PASSWORD_BYTES = 72
 
 
 class HtpasswdError(ValueError):
@@ -63,11 +70,13 @@ class HtpasswdAuthenticator:
     cost stands in for unknown users), so timing does not reveal which users exist. A correct
     pair is remembered (keyed by an HMAC of the password under a per-process random key) until
     the file changes, so clients that send credentials on every request do not pay bcrypt each time.
+    `remembered()` answers from that memory alone and never runs bcrypt.
     """
 
     path: Path
     _users: dict[str, bytes] = field(default_factory=dict, init=False)
-    _dummy_hash: bytes = field(default=b"", init=False)
+    _dummy_hash: bytes | None = field(default=None, init=False)
+    _dummy_cost: int = field(default=10, init=False)
     _signature: tuple[int, int, int] | None = field(default=None, init=False)
     _checked_at: float = field(default=0.0, init=False)
     _verified: OrderedDict[str, bytes] = field(default_factory=OrderedDict, init=False)
@@ -95,9 +104,10 @@ class HtpasswdAuthenticator:
             _LOG.error("htpasswd %s unreadable, keeping previous users: %s", self.path, error)
             return False
         cost = max((_bcrypt_cost(hashed) for hashed in users.values()), default=10)
-        dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=cost))
         with self._lock:
-            self._users, self._dummy_hash, self._signature = users, dummy, signature
+            self._users, self._signature = users, signature
+            # Made on first use, by a password check (off the event loop), not here.
+            self._dummy_hash, self._dummy_cost = None, cost
             self._verified.clear()
         _LOG.info("htpasswd %s loaded: %d user(s)", self.path, len(users))
         return True
@@ -112,24 +122,89 @@ class HtpasswdAuthenticator:
         message = user.encode("utf-8") + b"\x00" + password.encode("utf-8")
         return hmac.new(self._cache_key, message, hashlib.sha256).digest()
 
-    def check(self, user: str, password: str, *, now: float) -> bool:
-        """True when the pair is valid for the current file."""
+    def remembered(self, user: str, password: str, *, now: float) -> bool:
+        """True when this exact pair was verified since the file last changed (no bcrypt)."""
         self._maybe_reload(now)
         with self._lock:
             hashed = self._users.get(user)
-            dummy = self._dummy_hash
             remembered = self._verified.get(user)
-        mac = self._password_mac(user, password)
-        if hashed is not None and remembered is not None and hmac.compare_digest(remembered, mac):
+        if hashed is None or remembered is None:
+            return False
+        return hmac.compare_digest(remembered, self._password_mac(user, password))
+
+    def _dummy(self) -> bytes:
+        with self._lock:
+            dummy, cost = self._dummy_hash, self._dummy_cost
+        if dummy is None:
+            dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=cost))
+            with self._lock:
+                self._dummy_hash = dummy
+        return dummy
+
+    def check(self, user: str, password: str, *, now: float) -> bool:
+        """True when the pair is valid for the current file (bcrypt unless remembered)."""
+        if self.remembered(user, password, now=now):
             return True
+        with self._lock:
+            hashed = self._users.get(user)
+        candidate = password.encode("utf-8")[:BCRYPT_MAX_PASSWORD_BYTES]
         try:
-            valid = bcrypt.checkpw(password.encode("utf-8"), hashed or dummy) and hashed is not None
+            valid = bcrypt.checkpw(candidate, hashed or self._dummy()) and hashed is not None
         except ValueError:  # malformed hash in the file
+            _LOG.warning("htpasswd hash of user %r is malformed", user)
             valid = False
         if valid:
+            mac = self._password_mac(user, password)
             with self._lock:
                 self._verified[user] = mac
                 self._verified.move_to_end(user)
                 while len(self._verified) > _VERIFIED_CACHE_SIZE:
                     self._verified.popitem(last=False)
         return valid
+
+
+class Verdict(enum.Enum):
+    """The outcome of checking one request's credentials."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    BUSY = "busy"  # too many unverified credentials already waiting: answer 503, check nothing
+
+
+class PasswordChecks:
+    """Remembered credentials answer at once; others wait for a bcrypt check in a bounded pool.
+
+    bcrypt costs tens of milliseconds of CPU by design. Run on the event loop, a flood of wrong
+    passwords would stall every request; here at most `threads` checks run at once (bcrypt
+    releases the GIL, so the loop keeps serving), at most `max_pending` wait, and the rest are
+    refused without a check (`Verdict.BUSY`).
+    """
+
+    def __init__(
+        self, authenticator: HtpasswdAuthenticator, threads: int, max_pending: int
+    ) -> None:
+        self.authenticator = authenticator
+        self.threads = threads
+        self.max_pending = max_pending
+        self.pending = 0
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="s3proxy-auth")
+
+    async def verify(self, user: str, password: str, *, now: float) -> Verdict:
+        """The verdict for one pair; never waits when the pair is remembered."""
+        if self.authenticator.remembered(user, password, now=now):
+            return Verdict.VALID
+        if self.pending >= self.max_pending:
+            return Verdict.BUSY
+        self.pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            valid = await loop.run_in_executor(
+                self._pool, lambda: self.authenticator.check(user, password, now=now)
+            )
+        finally:
+            self.pending -= 1
+        return Verdict.VALID if valid else Verdict.INVALID
+
+    def close(self) -> None:
+        """Stop the check threads (waiting checks are dropped)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

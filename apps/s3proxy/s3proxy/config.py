@@ -49,12 +49,26 @@ class Config(BaseModel):
     read_timeout: PositiveSeconds = Field(default=30.0, alias="S3PROXY_READ_TIMEOUT")
     # botocore attempts per S3 call (standard retry mode: throttling and 5xx are retried).
     s3_max_attempts: int = Field(default=3, ge=1, le=10, alias="S3PROXY_S3_MAX_ATTEMPTS")
-    # Address and port gunicorn listens on.
+    # Address and port the content listener (granian) binds; objects only, every path is a key.
     bind_address: str = Field(default="0.0.0.0", alias="S3PROXY_BIND_ADDRESS")  # noqa: S104
     port: int = Field(default=8080, ge=1, le=65535, alias="S3PROXY_PORT")
-    # gunicorn processes and threads per process (gthread worker); one S3 pool per process.
+    # Port of the management listener (plain HTTP): /healthz, /readyz, /metrics. Never content.
+    management_port: int = Field(default=9090, ge=1, le=65535, alias="S3PROXY_MANAGEMENT_PORT")
+    # Worker processes; each runs one event loop with its own S3 connection pool.
     workers: int = Field(default=1, ge=1, le=64, alias="S3PROXY_WORKERS")
-    threads: int = Field(default=8, ge=1, le=256, alias="S3PROXY_THREADS")
+    # Connections one worker holds at once; more wait in the listen backlog (granian backpressure).
+    max_connections: int = Field(default=1024, ge=16, le=65536, alias="S3PROXY_MAX_CONNECTIONS")
+    # Seconds a client has to send a request's headers, and that an idle keep-alive connection
+    # stays open (the HTTP/1 server's header-read timeout; at most 60).
+    header_timeout: float = Field(default=10.0, gt=0, le=60, alias="S3PROXY_HEADER_TIMEOUT")
+    # Seconds a client may take to accept each chunk of a response body before it is cut off.
+    send_timeout: PositiveSeconds = Field(default=60.0, alias="S3PROXY_SEND_TIMEOUT")
+    # Open connections to S3 per worker (idle ones are kept for reuse).
+    s3_pool_size: int = Field(default=64, ge=1, le=1024, alias="S3PROXY_S3_POOL_SIZE")
+    # Threads per worker that check passwords not yet verified (bcrypt); the rest wait.
+    auth_check_threads: int = Field(default=1, ge=1, le=16, alias="S3PROXY_AUTH_CHECK_THREADS")
+    # Unverified credentials that may wait for a check; beyond that the answer is 503.
+    auth_max_pending: int = Field(default=64, ge=1, le=4096, alias="S3PROXY_AUTH_MAX_PENDING")
     # Serve HTTPS directly (both or neither).
     tls_cert_file: Path | None = Field(default=None, alias="S3PROXY_TLS_CERT_FILE")
     tls_key_file: Path | None = Field(default=None, alias="S3PROXY_TLS_KEY_FILE")
@@ -117,6 +131,11 @@ class Config(BaseModel):
             raise ConfigError(
                 "S3PROXY_AUTH_DISABLED: cannot be true while S3PROXY_HTPASSWD_FILE is set"
             )
+        if self.management_port == self.port:
+            raise ConfigError(
+                "S3PROXY_MANAGEMENT_PORT: must differ from S3PROXY_PORT (content and management"
+                " are separate listeners)"
+            )
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ConfigError(
                 "S3PROXY_TLS_CERT_FILE: set together with S3PROXY_TLS_KEY_FILE (both or neither)"
@@ -132,7 +151,7 @@ class Config(BaseModel):
 
     @property
     def tls_enabled(self) -> bool:
-        """True when gunicorn terminates TLS itself."""
+        """True when the content listener terminates TLS itself."""
         return self.tls_cert_file is not None
 
 

@@ -1,6 +1,6 @@
 """Prometheus metrics. Labels are bounded (method, status, S3 error code): never keys or users.
 
-With several gunicorn workers, `python -m s3proxy` sets PROMETHEUS_MULTIPROC_DIR before this
+With several workers, `python -m s3proxy` sets PROMETHEUS_MULTIPROC_DIR before this
 module is imported so every worker's samples are aggregated on /metrics.
 """
 
@@ -26,6 +26,11 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 S3_ERRORS = Counter("s3proxy_s3_errors", "Failed S3 calls by error code", ["code"])
+# reason: "missing" (no basic credentials), "invalid" (wrong password or unknown user),
+# "busy" (refused unchecked: too many credentials already waiting for a bcrypt check).
+AUTH_FAILURES = Counter(
+    "s3proxy_auth_failures", "Requests refused by authentication, by reason", ["reason"]
+)
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 

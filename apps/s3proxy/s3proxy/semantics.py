@@ -242,3 +242,33 @@ def response_headers(
         for name in ("Content-Type", "Content-Encoding", "Content-Disposition", "Content-Language"):
             headers.pop(name, None)
     return headers
+
+
+def host_problem(http_version: str, host_values: list[str]) -> str | None:
+    """Why a request's Host header makes it a 400, or None when it is acceptable.
+
+    RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host header, and
+    to any request with more than one Host line or an invalid Host value. An http(s) target
+    always has an authority, so an empty Host is as good as none (some servers hand the app
+    `Host: ""` when the client sent none). HTTP/1.0 may omit it (granian reports it as "1").
+    """
+    if len(host_values) > 1:
+        return "more than one Host header"
+    value = host_values[0] if host_values else ""
+    if not value:
+        return None if http_version in ("1.0", "1") else "HTTP/1.1 request without a Host header"
+    # uri-host [":" port] never holds whitespace, "/", "\\", "?", "#" or "@".
+    if any(char in value for char in " \t/\\?#@") or not value.isprintable():
+        return "invalid Host header"
+    return None
+
+
+def carries_content(content_length: str | None, transfer_encoding: str | None) -> bool:
+    """True when the request has content (RFC 9112 §6.3); the proxy never reads it.
+
+    GET and HEAD content has no meaning here (RFC 9110 §9.3.1), so the proxy answers without
+    reading it and closes the connection: a client trickling a body cannot hold the connection.
+    """
+    if transfer_encoding is not None:
+        return True
+    return content_length is not None and content_length.strip() not in ("", "0")

@@ -104,6 +104,62 @@ leave the required values empty on purpose) stay lint-clean for publishing.
 {{- if and .Values.aws.existingSecret (not (.Values.podSecurityContext | default dict).fsGroup) }}
 {{- fail "aws.existingSecret needs podSecurityContext.fsGroup: the credentials file is root-owned, mode 0400, and the non-root user reads it through the fsGroup" }}
 {{- end }}
+{{- $identities := list }}
+{{- if .Values.aws.existingSecret }}{{ $identities = append $identities "aws.existingSecret" }}{{ end }}
+{{- if .Values.aws.webIdentity.roleArn }}{{ $identities = append $identities "aws.webIdentity.roleArn" }}{{ end }}
+{{- if .Values.serviceAccount.roleArn }}{{ $identities = append $identities "serviceAccount.roleArn" }}{{ end }}
+{{- if gt (len $identities) 1 }}
+{{- fail (printf "give one AWS identity, not %s" (join " and " $identities)) }}
+{{- end }}
+{{- if .Values.builder.createServiceAccount }}
+{{- if not .Values.builder.enabled }}
+{{- fail "builder.createServiceAccount needs builder.enabled: true" }}
+{{- end }}
+{{- if not .Values.builder.serviceAccount }}
+{{- fail "builder.createServiceAccount needs builder.serviceAccount (its name)" }}
+{{- end }}
+{{- if ne (include "ecr-credential-refresher.targetMode" .) "list" }}
+{{- fail "builder.createServiceAccount needs targets.namespaces: the account is made in each listed namespace" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the refresher patches the builder ServiceAccount (it does not when the chart makes it,
+already referring to both secrets).
+*/}}
+{{- define "ecr-credential-refresher.patchesBuilderAccount" -}}
+{{- if and .Values.builder.enabled .Values.builder.serviceAccount (not .Values.builder.createServiceAccount) }}true{{ end }}
+{{- end }}
+
+{{/*
+The ConfigMap where the refresher reports which credentials its current token came from.
+*/}}
+{{- define "ecr-credential-refresher.statusConfigMap" -}}
+{{- default (printf "%s-status" (include "ecr-credential-refresher.fullname" .) | trunc 63 | trimSuffix "-") .Values.status.configMapName }}
+{{- end }}
+
+{{/*
+Where the chart's own web-identity token is projected (aws.webIdentity).
+*/}}
+{{- define "ecr-credential-refresher.webIdentityDir" -}}
+/var/run/secrets/sts.amazonaws.com/serviceaccount
+{{- end }}
+
+{{/*
+The Secret names and types the refresher may create or update (the admission policy's list).
+*/}}
+{{- define "ecr-credential-refresher.secretTypes" -}}
+{{- $types := dict .Values.pullSecret.name "kubernetes.io/dockerconfigjson" }}
+{{- if .Values.builder.enabled }}{{ $_ := set $types .Values.builder.secretName "kubernetes.io/basic-auth" }}{{ end }}
+{{- toJson $types }}
+{{- end }}
+{{- define "ecr-credential-refresher.secretTypesText" -}}
+{{- $parts := list }}
+{{- range $name, $type := include "ecr-credential-refresher.secretTypes" . | fromJson }}
+{{- $parts = append $parts (printf "%s (%s)" $name $type) }}
+{{- end }}
+{{- printf "the ECR credential refresher may write only its own Secrets: %s" (join ", " $parts) }}
 {{- end }}
 
 {{/*
@@ -130,7 +186,7 @@ Service account names the refresher may patch (imagePullSecrets / secrets).
 */}}
 {{- define "ecr-credential-refresher.serviceAccountNames" -}}
 {{- $names := .Values.patchServiceAccounts | default list }}
-{{- if and .Values.builder.enabled .Values.builder.serviceAccount }}
+{{- if include "ecr-credential-refresher.patchesBuilderAccount" . }}
 {{- $names = append $names .Values.builder.serviceAccount }}
 {{- end }}
 {{- toYaml ($names | uniq) }}
@@ -149,7 +205,8 @@ Rules for the target namespaces, shared by the per-namespace Roles and the Clust
   verbs: ["get", "update", "patch"]
 # `create` cannot be limited by resourceNames: the API server authorizes a create before the
 # new object's name is known (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#referring-to-resources).
-# The refresher only ever creates the names above.
+# The admission policy (admissionPolicy.enabled, on by default) refuses any Secret of another
+# name or type from this ServiceAccount, e.g. a service-account token Secret.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create"]

@@ -53,6 +53,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Container ports: content (objects only) and management (probes, metrics). */}}
+{{- define "s3proxy.contentPort" -}}
+8080
+{{- end }}
+{{- define "s3proxy.managementPort" -}}
+9090
+{{- end }}
+
 {{/* The Secret that holds the htpasswd file. */}}
 {{- define "s3proxy.htpasswdSecretName" -}}
 {{- default (printf "%s-htpasswd" (include "s3proxy.fullname" .)) .Values.auth.existingSecret }}

@@ -6,7 +6,8 @@ server on a free loopback port. It keeps objects in memory with resourceVersions
 and can be told to fail given requests.
 
 Speaks: GET/LIST/WATCH namespaces (labelSelector), GET/POST/PUT/PATCH secrets,
-GET/PATCH serviceaccounts (JSON merge patch only). Shared by the tests and bench/.
+GET/PATCH serviceaccounts and configmaps (JSON merge patch only). Shared by the tests, the
+`berth` command tests and bench/.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class FakeKubeApi:
     namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     secrets: dict[Key, dict[str, Any]] = field(default_factory=dict)
     service_accounts: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    config_maps: dict[Key, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     # (kind, namespace, name) -> how many upcoming writes race with a concurrent writer.
@@ -176,6 +178,8 @@ class FakeKubeApi:
                 del self.secrets[key]
             for key in [k for k in self.service_accounts if k[0] == name]:
                 del self.service_accounts[key]
+            for key in [k for k in self.config_maps if k[0] == name]:
+                del self.config_maps[key]
             self._next_rv()
             self._events.append(_NamespaceEvent(self._rv, copy.deepcopy(before), None))
             self._cond.notify_all()
@@ -200,6 +204,20 @@ class FakeKubeApi:
             self._put_service_account(
                 namespace, name, imagePullSecrets=imagePullSecrets, secrets=secrets
             )
+
+    def add_config_map(self, namespace: str, name: str, data: dict[str, str] | None = None) -> None:
+        """Create a ConfigMap (as a chart would)."""
+        with self._cond:
+            self.config_maps[(namespace, name)] = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "resourceVersion": self._next_rv(),
+                },
+                **({"data": dict(data)} if data is not None else {}),
+            }
 
     def put_secret(self, namespace: str, name: str, obj: dict[str, Any]) -> None:
         """Store a secret as if someone else had created it."""
@@ -257,6 +275,7 @@ class FakeKubeApi:
             (r"/api/v1/namespaces/([^/]+)/secrets", self._secrets),
             (r"/api/v1/namespaces/([^/]+)/secrets/([^/]+)", self._secret),
             (r"/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)", self._service_account),
+            (r"/api/v1/namespaces/([^/]+)/configmaps/([^/]+)", self._config_map),
         ]
         for pattern, handler in routes:
             if match := re.fullmatch(pattern, path):
@@ -371,19 +390,33 @@ class FakeKubeApi:
             return self._store(self.secrets, namespace, name, body)
 
     def _service_account(self, request: Request, namespace: str, name: str) -> Response:
+        return self._patchable(request, namespace, name, "serviceaccount", self.service_accounts)
+
+    def _config_map(self, request: Request, namespace: str, name: str) -> Response:
+        return self._patchable(request, namespace, name, "configmap", self.config_maps)
+
+    def _patchable(
+        self,
+        request: Request,
+        namespace: str,
+        name: str,
+        kind: str,
+        store: dict[Key, dict[str, Any]],
+    ) -> Response:
+        """GET and JSON-merge-PATCH of an existing object (what the refresher may do)."""
         with self._cond:
-            current = self.service_accounts.get((namespace, name))
+            current = store.get((namespace, name))
             if current is None:
-                return status(404, "NotFound", f'serviceaccounts "{name}" not found')
+                return status(404, "NotFound", f'{kind}s "{name}" not found')
             if request.method == "GET":
                 return ok(copy.deepcopy(current))
             if request.method != "PATCH":
                 return status(405, "MethodNotAllowed", request.method)
             if request.mimetype != MERGE_PATCH:
                 return status(415, "UnsupportedMediaType", request.mimetype)
-            self._race("serviceaccount", namespace, name, self.service_accounts)
+            self._race(kind, namespace, name, store)
             body = merge_patch(current, request.get_json(force=True))
-            return self._store(self.service_accounts, namespace, name, body)
+            return self._store(store, namespace, name, body)
 
     def _store(
         self, store: dict[Key, Any], namespace: str, name: str, body: dict[str, Any]

@@ -45,6 +45,21 @@ BASE = {"AWS_REGION": "eu-west-1", "ECR_REFRESHER_NAMESPACES": "team-a"}
             "must differ",
         ),
         ({"ECR_REFRESHER_LOG_LEVEL": "loud"}, "ECR_REFRESHER_LOG_LEVEL", "DEBUG"),
+        (
+            {"ECR_REFRESHER_STATUS_CONFIGMAP": "status"},
+            "ECR_REFRESHER_STATUS_CONFIGMAP",
+            "ECR_REFRESHER_STATUS_NAMESPACE",
+        ),
+        (
+            {"ECR_REFRESHER_STATUS_CONFIGMAP": "status", "ECR_REFRESHER_STATUS_NAMESPACE": "E"},
+            "ECR_REFRESHER_STATUS_NAMESPACE",
+            "namespace name",
+        ),
+        (
+            {"ECR_REFRESHER_CREDENTIALS_CHECK_INTERVAL": "0s"},
+            "ECR_REFRESHER_CREDENTIALS_CHECK_INTERVAL",
+            "at least 1s",
+        ),
     ],
 )
 def test_config_error_is_one_line_naming_the_variable(

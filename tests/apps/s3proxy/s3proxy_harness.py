@@ -1,4 +1,4 @@
-"""Test harness: the real proxy (`python -m s3proxy`, gunicorn) as a child process on loopback."""
+"""Test harness: the real proxy (`python -m s3proxy`, granian) as a child process on loopback."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ class ProxyProcess:
     log_dir: Path
     tls: bool = False
     port: int = field(default_factory=free_loopback_port)
+    management_port: int = field(default_factory=free_loopback_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,7 +74,7 @@ class ProxyProcess:
             "PYTHONPATH": str(APP_DIR),
             "S3PROXY_BIND_ADDRESS": LOOPBACK,
             "S3PROXY_PORT": str(self.port),
-            "S3PROXY_THREADS": "4",
+            "S3PROXY_MANAGEMENT_PORT": str(self.management_port),
             **self.env,
         }
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
@@ -85,7 +86,7 @@ class ProxyProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"proxy exited early: {self.stderr_path.read_text()}")
             try:
-                if self.request("/healthz").status == 200:
+                if self.management("/healthz").status == 200:
                     return self
             except OSError:
                 time.sleep(0.05)
@@ -95,6 +96,16 @@ class ProxyProcess:
     def stop(self) -> None:
         process, self.process = self.process, None
         stop_process(process)
+
+    def management(self, path: str, *, method: str = "GET") -> Response:
+        """A request to the management listener (plain HTTP, no credentials)."""
+        connection = http.client.HTTPConnection(LOOPBACK, self.management_port, timeout=30)
+        try:
+            connection.request(method, path)
+            reply = connection.getresponse()
+            return Response(reply.status, reply.headers, reply.read())
+        finally:
+            connection.close()
 
     def request(
         self,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from s3proxy.__main__ import gunicorn_options, main
+from s3proxy.__main__ import main, server_options
 from s3proxy.config import load_config
 from s3proxy_harness import APP_DIR
 
@@ -30,7 +30,7 @@ VALID = {"S3_BUCKET": "my-bucket", "S3PROXY_AUTH_DISABLED": "true"}
         ({"S3PROXY_PORT": "eighty"}, "S3PROXY_PORT"),
         ({"S3PROXY_PORT": "70000"}, "S3PROXY_PORT"),
         ({"S3PROXY_WORKERS": "0"}, "S3PROXY_WORKERS"),
-        ({"S3PROXY_THREADS": "-1"}, "S3PROXY_THREADS"),
+        ({"S3PROXY_S3_POOL_SIZE": "-1"}, "S3PROXY_S3_POOL_SIZE"),
         ({"S3PROXY_ACCESS_DENIED_STATUS": "500"}, "S3PROXY_ACCESS_DENIED_STATUS"),
         ({"S3PROXY_READ_TIMEOUT": "0"}, "S3PROXY_READ_TIMEOUT"),
         ({"S3PROXY_CONNECT_TIMEOUT": "soon"}, "S3PROXY_CONNECT_TIMEOUT"),
@@ -38,6 +38,12 @@ VALID = {"S3_BUCKET": "my-bucket", "S3PROXY_AUTH_DISABLED": "true"}
         ({"S3PROXY_INDEX_DOCUMENT": "dir/index.yaml"}, "S3PROXY_INDEX_DOCUMENT"),
         ({"S3PROXY_TLS_CERT_FILE": "/etc/hostname"}, "S3PROXY_TLS_CERT_FILE"),
         ({"S3PROXY_CHUNK_SIZE": "10"}, "S3PROXY_CHUNK_SIZE"),
+        ({"S3PROXY_MANAGEMENT_PORT": "8080"}, "S3PROXY_MANAGEMENT_PORT"),  # = S3PROXY_PORT
+        ({"S3PROXY_HEADER_TIMEOUT": "61"}, "S3PROXY_HEADER_TIMEOUT"),
+        ({"S3PROXY_SEND_TIMEOUT": "0"}, "S3PROXY_SEND_TIMEOUT"),
+        ({"S3PROXY_MAX_CONNECTIONS": "8"}, "S3PROXY_MAX_CONNECTIONS"),
+        ({"S3PROXY_AUTH_CHECK_THREADS": "0"}, "S3PROXY_AUTH_CHECK_THREADS"),
+        ({"S3PROXY_AUTH_MAX_PENDING": "0"}, "S3PROXY_AUTH_MAX_PENDING"),
     ],
 )
 def test_config_error_is_one_line_naming_the_variable(
@@ -88,7 +94,9 @@ def test_defaults_and_normalisation() -> None:
     assert config.workers == 1
 
 
-def test_gunicorn_options_follow_the_config(tmp_path: Path) -> None:
+def test_server_options_follow_the_config(tmp_path: Path) -> None:
+    from granian.constants import HTTPModes, Interfaces
+
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     cert.write_text("x")
     key.write_text("y")
@@ -96,14 +104,19 @@ def test_gunicorn_options_follow_the_config(tmp_path: Path) -> None:
         {
             **VALID,
             "S3PROXY_PORT": "9443",
-            "S3PROXY_THREADS": "16",
+            "S3PROXY_WORKERS": "3",
+            "S3PROXY_MAX_CONNECTIONS": "512",
+            "S3PROXY_HEADER_TIMEOUT": "2.5",
             "S3PROXY_TLS_CERT_FILE": str(cert),
             "S3PROXY_TLS_KEY_FILE": str(key),
         }
     )
-    options = gunicorn_options(config)
-    assert options["bind"] == ["0.0.0.0:9443"]
-    assert options["worker_class"] == "gthread"
-    assert options["threads"] == 16
-    assert (options["certfile"], options["keyfile"]) == (str(cert), str(key))
-    assert options["control_socket_disable"] is True
+    options = server_options(config)
+    assert (options["address"], options["port"]) == ("0.0.0.0", 9443)  # noqa: S104
+    assert options["interface"] == Interfaces.ASGI
+    assert options["http"] == HTTPModes.http1
+    assert options["workers"] == 3
+    assert options["backpressure"] == 512
+    assert options["http1_settings"].header_read_timeout == 2500
+    assert (options["ssl_cert"], options["ssl_key"]) == (cert, key)
+    assert options["log_access"] is False

@@ -104,18 +104,18 @@ def test_s3_unreachable_is_502(
 
 
 def test_readyz_fails_when_s3_is_unreachable(unreachable_proxy: ProxyProcess) -> None:
-    reply = unreachable_proxy.request("/readyz")
+    reply = unreachable_proxy.management("/readyz")
     assert reply.status == 503
     assert reply.body.startswith(b"ListObjectsV2 failed")
 
 
 def test_healthz_does_not_need_s3(unreachable_proxy: ProxyProcess) -> None:
-    assert unreachable_proxy.request("/healthz").status == 200
+    assert unreachable_proxy.management("/healthz").status == 200
 
 
 def test_s3_errors_are_counted(unreachable_proxy: ProxyProcess) -> None:
     unreachable_proxy.request("/counted.txt")
-    text = unreachable_proxy.request("/metrics").body.decode()
+    text = unreachable_proxy.management("/metrics").body.decode()
     assert 's3proxy_s3_errors_total{code="EndpointConnectionError"}' in text
 
 
@@ -149,7 +149,7 @@ def test_several_workers_share_metrics(
     )
     for _ in range(6):
         assert proxy.request("/big.bin").status == 200
-    text = proxy.request("/metrics").body.decode()
+    text = proxy.management("/metrics").body.decode()
     line = next(
         line
         for line in text.splitlines()
@@ -164,7 +164,7 @@ def test_readiness_lists_under_the_prefix_so_a_prefix_scoped_role_can_pass() -> 
     # served prefix does not have: the probe must ask only for keys under that prefix.
     import boto3
     from botocore.stub import Stubber
-    from s3proxy.app import ReadinessProbe
+    from s3proxy.management import ReadinessProbe
 
     client = boto3.client(
         "s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y"

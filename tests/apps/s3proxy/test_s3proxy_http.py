@@ -117,7 +117,8 @@ def test_non_basic_scheme_is_rejected(proxy: ProxyProcess) -> None:
 
 @pytest.mark.parametrize("path", ["/healthz", "/health", "/readyz", "/metrics"])
 def test_operational_endpoints_need_no_auth(proxy: ProxyProcess, path: str) -> None:
-    assert proxy.request(path).status == 200
+    # On the management listener only (see test_s3proxy_management.py for the content side).
+    assert proxy.management(path).status == 200
 
 
 def test_htpasswd_change_is_picked_up(proxy: ProxyProcess, htpasswd_file: Path) -> None:
@@ -302,7 +303,7 @@ def test_not_modified_wins_over_range(proxy: ProxyProcess, alice: tuple[str, str
 def test_metrics_are_exposed(proxy: ProxyProcess, alice: tuple[str, str]) -> None:
     proxy.request("/big.bin", auth=alice)
     proxy.request("/missing-for-metrics", auth=alice)
-    text = proxy.request("/metrics").body.decode()
+    text = proxy.management("/metrics").body.decode()
     assert 's3proxy_requests_total{method="GET",status="200"}' in text
     assert 's3proxy_requests_total{method="GET",status="404"}' in text
     assert "s3proxy_response_body_bytes_total" in text
@@ -330,7 +331,7 @@ def test_access_log_is_one_json_line_per_request(
 
 
 def test_readyz_checks_the_bucket(proxy: ProxyProcess) -> None:
-    reply = proxy.request("/readyz")
+    reply = proxy.management("/readyz")
     assert (reply.status, reply.body) == (200, b"ok\n")
 
 
@@ -349,10 +350,10 @@ def test_container_healthcheck_command(proxy: ProxyProcess, alive: bool) -> None
 
     from berth.local import free_loopback_port
 
-    port = proxy.port if alive else free_loopback_port()
+    port = proxy.management_port if alive else free_loopback_port()
     result = subprocess.run(
         [sys.executable, "-m", "s3proxy.healthcheck"],
-        env={**os.environ, "PYTHONPATH": str(APP_DIR), "S3PROXY_PORT": str(port)},
+        env={**os.environ, "PYTHONPATH": str(APP_DIR), "S3PROXY_MANAGEMENT_PORT": str(port)},
         capture_output=True,
         timeout=30,
         check=False,

@@ -9,7 +9,9 @@ from s3proxy.semantics import (
     Conditions,
     Decision,
     Representation,
+    carries_content,
     decide,
+    host_problem,
     representation_headers,
     resolve_range,
     response_headers,
@@ -187,3 +189,41 @@ def test_not_modified_keeps_only_validators_and_caching_headers() -> None:
     metadata = {"ETag": '"abc"', "Cache-Control": "max-age=5", "Content-Type": "text/plain"}
     headers = response_headers(Decision(304), REP, metadata)
     assert headers == {"ETag": '"abc"', "Cache-Control": "max-age=5"}
+
+
+@pytest.mark.parametrize(
+    ("version", "hosts", "problem"),
+    [
+        ("1.1", ["proxy.example.com"], None),
+        ("1.1", ["127.0.0.1:8080"], None),
+        ("1.1", ["[::1]:8080"], None),
+        ("1.1", [], "HTTP/1.1 request without a Host header"),
+        ("1.1", [""], "HTTP/1.1 request without a Host header"),
+        ("1.0", [], None),
+        ("1", [""], None),  # granian's name for HTTP/1.0
+        ("1.1", ["a", "b"], "more than one Host header"),
+        ("1.0", ["a", "a"], "more than one Host header"),
+        ("1.1", ["a b"], "invalid Host header"),
+        ("1.1", ["a/b"], "invalid Host header"),
+        ("1.1", ["user@host"], "invalid Host header"),
+        ("1.1", ["host\x7f"], "invalid Host header"),
+    ],
+)
+def test_host_problem(version: str, hosts: list[str], problem: str | None) -> None:
+    assert host_problem(version, hosts) == problem
+
+
+@pytest.mark.parametrize(
+    ("length", "encoding", "content"),
+    [
+        (None, None, False),
+        ("0", None, False),
+        ("", None, False),
+        ("1", None, True),
+        ("100000", None, True),
+        (None, "chunked", True),
+        ("0", "chunked", True),
+    ],
+)
+def test_carries_content(length: str | None, encoding: str | None, content: bool) -> None:
+    assert carries_content(length, encoding) is content
