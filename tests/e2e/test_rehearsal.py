@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,14 +53,31 @@ class Rehearsed:
     synth_outdir: Path
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("uat", marks=pytest.mark.xdist_group("rehearsal-uat")),
-        pytest.param("prod", marks=pytest.mark.xdist_group("rehearsal-prod")),
-        pytest.param("edge", marks=pytest.mark.xdist_group("rehearsal-edge")),
-    ],
-)
+def _rehearsals(wanted: Callable[[Environment], bool]) -> list[Any]:
+    """The environments a test applies to, each rehearsed once per worker (its xdist group)."""
+    return [
+        pytest.param(name, marks=pytest.mark.xdist_group(f"rehearsal-{name}"), id=name)
+        for name in ("uat", "prod", "edge")
+        if wanted(load_environment(name))
+    ]
+
+
+EVERY = _rehearsals(lambda environment: True)
+# EKS environments: the S3 proxy, the agent's secret, the workloads step's preconditions.
+EKS = _rehearsals(lambda environment: environment.cluster is not None)
+# Clusters outside EKS: the refresher's users and their key rotation.
+EXTERNAL = _rehearsals(lambda environment: environment.ecr_refresher is not None)
+# Owners of a repository that other accounts read, and readers of such a central repository.
+SHARED = _rehearsals(lambda environment: bool(environment.helm_repo.readers))
+CENTRAL = _rehearsals(lambda environment: environment.helm_repo.central is not None)
+
+
+def test_every_kind_of_rehearsal_has_an_environment() -> None:
+    # An empty list would leave its tests uncollected, not failing.
+    assert all([EKS, EXTERNAL, SHARED, CENTRAL])
+
+
+@pytest.fixture(scope="module")
 def rehearsed(
     request: pytest.FixtureRequest,
     synth_outdir: Path,
@@ -93,22 +110,7 @@ def _client(rehearsed: Rehearsed, service: str) -> Any:
     return rehearsed.session.client(service, endpoint_url=rehearsed.endpoint)
 
 
-@pytest.fixture
-def eks(rehearsed: Rehearsed) -> Rehearsed:
-    """The rehearsal of an EKS environment (the S3 proxy, the agent's secret)."""
-    if rehearsed.environment.cluster is None:
-        pytest.skip(f"{rehearsed.environment.name} has no EKS cluster, no S3 proxy, no agent")
-    return rehearsed
-
-
-@pytest.fixture
-def external(rehearsed: Rehearsed) -> Rehearsed:
-    """The rehearsal of an environment whose cluster is outside EKS."""
-    if rehearsed.environment.ecr_refresher is None:
-        pytest.skip(f"{rehearsed.environment.name}'s cluster is EKS: no refresher")
-    return rehearsed
-
-
+@pytest.mark.parametrize("rehearsed", EVERY, indirect=True)
 def test_the_stack_was_applied_in_the_environments_own_account(rehearsed: Rehearsed) -> None:
     outputs = rehearsed.stack.outputs()
     account = rehearsed.environment.account_id
@@ -122,6 +124,7 @@ def test_the_stack_was_applied_in_the_environments_own_account(rehearsed: Rehear
     }
 
 
+@pytest.mark.parametrize("rehearsed", EVERY, indirect=True)
 def test_a_second_plan_has_no_change(rehearsed: Rehearsed) -> None:
     assert rehearsed.stack.plan_changes() is False
 
@@ -161,6 +164,7 @@ def _exists(rehearsed: Rehearsed, kind: str, principal: str) -> bool:
     return True
 
 
+@pytest.mark.parametrize("rehearsed", EVERY, indirect=True)
 def test_every_principal_of_every_policy_exists(rehearsed: Rehearsed) -> None:
     iam, ecr, s3 = (_client(rehearsed, s) for s in ("iam", "ecr", "s3"))
     named: list[tuple[str, str, str]] = []
@@ -189,6 +193,7 @@ def test_every_principal_of_every_policy_exists(rehearsed: Rehearsed) -> None:
     assert dangling == []
 
 
+@pytest.mark.parametrize("rehearsed", EVERY, indirect=True)
 def test_image_repositories_name_the_pushers_the_stack_made_or_found(rehearsed: Rehearsed) -> None:
     environment = rehearsed.environment
     policy = _client(rehearsed, "ecr").get_repository_policy(
@@ -204,10 +209,10 @@ def test_image_repositories_name_the_pushers_the_stack_made_or_found(rehearsed: 
     assert pushers == sorted(expected)
 
 
+@pytest.mark.parametrize("rehearsed", EKS, indirect=True)
 def test_the_proxys_content_is_uploaded_and_the_example_url_names_an_object(
-    eks: Rehearsed,
+    rehearsed: Rehearsed,
 ) -> None:
-    rehearsed = eks
     environment = rehearsed.environment
     keys = [
         item["Key"]
@@ -227,10 +232,10 @@ def test_the_proxys_content_is_uploaded_and_the_example_url_names_an_object(
     assert (path or environment.s3_proxy.index_document) in keys
 
 
+@pytest.mark.parametrize("rehearsed", EKS, indirect=True)
 def test_the_secret_and_its_appconfig_environment_exist_without_a_value(
-    eks: Rehearsed,
+    rehearsed: Rehearsed,
 ) -> None:
-    rehearsed = eks
     environment = rehearsed.environment
     secret = f"{environment.name_prefix}/coralogix-private-key"
     described = _client(rehearsed, "secretsmanager").describe_secret(SecretId=secret)
@@ -247,13 +252,12 @@ def test_the_secret_and_its_appconfig_environment_exist_without_a_value(
     assert [e["Name"] for e in environments] == [environment.name]
 
 
+@pytest.mark.parametrize("rehearsed", SHARED, indirect=True)
 def test_a_central_repository_grants_the_reader_account_and_its_key_decrypt_through_s3(
     rehearsed: Rehearsed,
 ) -> None:
     environment = rehearsed.environment
     readers = environment.helm_repo.readers
-    if not readers:
-        pytest.skip(f"{environment.name}'s repository has no readers in other accounts")
     location = environment.chart_repository
     assert location is not None
     policy = json.loads(
@@ -277,13 +281,13 @@ def test_a_central_repository_grants_the_reader_account_and_its_key_decrypt_thro
     }
 
 
+@pytest.mark.parametrize("rehearsed", CENTRAL, indirect=True)
 def test_the_reader_of_a_central_repository_promotes_from_it_as_its_chart_publisher(
     rehearsed: Rehearsed, tmp_path: Path
 ) -> None:
     environment = rehearsed.environment
     central = environment.helm_repo.central
-    if central is None:
-        pytest.skip(f"{environment.name} reads no central repository")
+    assert central is not None
     source, target = central.location, environment.chart_repository
     assert target is not None and central.environment is not None
     iam = _client(rehearsed, "iam")
@@ -358,6 +362,7 @@ PLAN_STOPS = {
 }
 
 
+@pytest.mark.parametrize("rehearsed", EVERY, indirect=True)
 def test_each_missing_prerequisite_stops_the_plan_naming_it(rehearsed: Rehearsed) -> None:
     environment = rehearsed.environment
     keys = [key for key in rehearsal.prerequisites(environment) if key in PLAN_STOPS]
@@ -446,10 +451,10 @@ def _berth_secret_put(rehearsed: Rehearsed, value: str) -> None:
     assert "started AppConfig deployment" in result.stdout
 
 
+@pytest.mark.parametrize("rehearsed", EKS, indirect=True)
 def test_the_workloads_step_waits_for_each_of_its_preconditions(
-    eks: Rehearsed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rehearsed: Rehearsed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rehearsed = eks
     environment = rehearsed.environment
     assert environment.images is not None and environment.s3_proxy is not None
     for key, value in EMULATOR_CREDENTIALS.items():
@@ -532,14 +537,16 @@ def _berth(rehearsed: Rehearsed, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.parametrize("rehearsed", EXTERNAL, indirect=True)
 def test_the_refresher_users_have_no_key_and_may_only_use_the_registry(
-    external: Rehearsed,
+    rehearsed: Rehearsed,
 ) -> None:
-    iam = _client(external, "iam")
-    for release in external.environment.credentials_releases:
+    iam = _client(rehearsed, "iam")
+    for release in rehearsed.environment.credentials_releases:
         user = iam.get_user(UserName=release.iam_name)["User"]
         assert (
-            user["Arn"] == f"arn:aws:iam::{external.environment.account_id}:user/{release.iam_name}"
+            user["Arn"]
+            == f"arn:aws:iam::{rehearsed.environment.account_id}:user/{release.iam_name}"
         )
         # Terraform made the user without a key; `berth refresher rotate-key` makes it.
         assert iam.list_access_keys(UserName=release.iam_name)["AccessKeyMetadata"] == []
@@ -582,10 +589,10 @@ class StandInRefresher(threading.Thread):
                     status["data"] = {"accessKeyId": str(key_in_secret(secret.get("data")))}
 
 
+@pytest.mark.parametrize("rehearsed", EXTERNAL, indirect=True)
 def test_the_workloads_step_of_a_cluster_outside_eks_and_the_key_rotation(
-    external: Rehearsed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rehearsed: Rehearsed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rehearsed = external
     environment = rehearsed.environment
     refresher = environment.ecr_refresher
     assert refresher is not None and refresher.builds is not None and environment.images
