@@ -3,8 +3,8 @@
 
 import sys
 
-from berth.config import ConfigError, load_all_environments
 from berth.synth import synth_all
+from berth_core.config import ConfigError, load_all_environments
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """AppConfig as `berth` reads it: a secret's application, environment and profile by name, and
 whether the secret's current value is what AppConfig serves.
 
-The names come from `berth.naming` (the ones SecretAppConfig created); the AppConfig APIs take
+The names come from `berth_core.naming` (the ones SecretAppConfig created); the AppConfig APIs take
 ids, so they are looked up by listing.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from berth.naming import SecretAppConfigNames
+from berth_core.naming import SecretAppConfigNames
 
 
 class NotFoundError(LookupError):

@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from berth.config import Environment
+from berth_core.config import Environment
+from berth_core.errors import BerthError
 
 if TYPE_CHECKING:
     import boto3
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 
 
-class CredentialsError(Exception):
+class CredentialsError(BerthError):
     """The environment's AWS credentials could not be had; the message says which role and why."""
 
 

@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from berth.cli import BerthError
-from berth.config import PROJECT_ROOT
+from berth_core.config import PROJECT_ROOT
+from berth_core.errors import BerthError
 
 CHECKOV_ENV = "BERTH_CHECKOV"
 DEFAULT_CHECKOV = PROJECT_ROOT / ".tools" / "checkov" / "bin" / "checkov"

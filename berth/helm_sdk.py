@@ -13,11 +13,13 @@ from typing import Any
 
 import yaml
 
+from berth_core.errors import BerthError
+
 _LINT_ERROR = 3
 _LINT_WARNING = 2
 
 
-class HelmError(RuntimeError):
+class HelmError(BerthError):
     """Helm refused a chart, values or repository; the message says why."""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
+import json
 import os
 import socket
 import subprocess
@@ -23,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from berth.config import PROJECT_ROOT
+from berth.terraform import run_terraform, terraform_environment
+from berth_core.config import PROJECT_ROOT
+from berth_core.errors import BerthError
 
 LOOPBACK = "127.0.0.1"
 
@@ -92,7 +95,7 @@ def write_loopback_certificate(directory: Path, common_name: str = LOOPBACK) -> 
     return cert_path, key_path
 
 
-class EmulatorError(RuntimeError):
+class EmulatorError(BerthError):
     """The emulator did not start or did not answer."""
 
 
@@ -175,3 +178,57 @@ class MotoServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# ---- a stack applied to the emulator ----
+
+
+@dataclass(frozen=True)
+class LocalDeployment:
+    """A `local` stack applied to a running emulator."""
+
+    stack_dir: Path
+    terraform_env: dict[str, str]
+
+    def outputs(self) -> dict[str, str]:
+        result = run_terraform(
+            ["output", "-json"], self.stack_dir, self.terraform_env, capture=True
+        )
+        return {name: value["value"] for name, value in json.loads(result.stdout).items()}
+
+    def destroy(self) -> None:
+        run_terraform(
+            ["destroy", "-auto-approve", "-no-color"],
+            self.stack_dir,
+            self.terraform_env,
+            capture=True,
+        )
+
+
+def emulator_terraform_env(endpoint_url: str, region: str) -> dict[str, str]:
+    return terraform_environment(
+        {
+            **EMULATOR_CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "TF_VAR_emulator_endpoint": endpoint_url,
+        }
+    )
+
+
+def apply_local_stack(
+    stack_dir: Path, endpoint_url: str, region: str, state_path: Path
+) -> LocalDeployment:
+    """`terraform init` + `apply` of a synthesized emulator stack, with state kept at `state_path`."""
+    env = emulator_terraform_env(endpoint_url, region)
+    run_terraform(
+        ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config=path={state_path}"],
+        stack_dir,
+        env,
+        capture=True,
+    )
+    run_terraform(
+        ["apply", "-auto-approve", "-input=false", "-no-color"], stack_dir, env, capture=True
+    )
+    return LocalDeployment(stack_dir=stack_dir, terraform_env=env)

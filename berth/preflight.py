@@ -26,7 +26,6 @@ file's kubeconfig context or exec plugin) unless `--kubeconfig` names another wa
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -39,9 +38,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from berth.aws import CredentialsError, add_credentials_arguments, environment_session, role_choice
-from berth.config import Environment, load_environment
-from berth.naming import ECR_PULL_SECRET, image_repository_name, secret_app_config_names
+from berth.aws import CredentialsError
+from berth_core.config import Environment
+from berth_core.naming import ECR_PULL_SECRET, image_repository_name, secret_app_config_names
 
 if TYPE_CHECKING:
     import boto3
@@ -641,34 +640,6 @@ def eks_kube_client(environment: Environment, session: boto3.Session) -> Any:
     return client.ApiClient(configuration)
 
 
-# ---- command ----
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    preflight = subparsers.add_parser(
-        "preflight",
-        help="check what each deploy step waits for (bootstrap, images, secrets, namespaces)",
-        description="Check the preconditions of a deploy step, as the deploy role. Steps:"
-        " account (cdktf deploy ENV), cluster (ENV-cluster), workloads (ENV-workloads).",
-    )
-    preflight.add_argument("environment", metavar="ENV", help="environment name")
-    preflight.add_argument(
-        "--step",
-        choices=(*STEPS, "all"),
-        default="all",
-        help="the step about to be deployed (default: all, in order)",
-    )
-    preflight.add_argument(
-        "--kubeconfig",
-        type=Path,
-        help="reach the cluster with this kubeconfig instead of EKS + aws eks get-token (or the"
-        " environment file's way into a cluster outside EKS)",
-    )
-    preflight.add_argument("--context", help="kubeconfig context (with --kubeconfig)")
-    add_credentials_arguments(preflight)
-    preflight.set_defaults(handler=_preflight)
-
-
 def steps_of(environment: Environment, step: str) -> list[str]:
     """The steps to check: one, or every step the environment has."""
     available = list(STEPS) if environment.has_cluster else ["account"]
@@ -679,38 +650,21 @@ def steps_of(environment: Environment, step: str) -> list[str]:
     return [step]
 
 
-def _preflight(args: argparse.Namespace) -> int:
-    from berth.cli import BerthError
-
-    environment = load_environment(args.environment)
+def cluster_client(
+    environment: Environment,
+    session: Callable[[], boto3.Session],
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+) -> Any:
+    """A Kubernetes API client for the environment's cluster: `kubeconfig` (and `context`) when
+    given, else the file's way into a cluster outside EKS, else EKS with a token for `session`."""
+    if kubeconfig is not None:
+        return kube_client_from_kubeconfig(kubeconfig, context)
     try:
-        steps = steps_of(environment, args.step)
-    except ValueError as error:
-        raise BerthError(str(error)) from None
-    choice = role_choice(environment, args)
-
-    def session() -> boto3.Session:
-        return environment_session(environment, choice)
-
-    def kube() -> Any:
-        if args.kubeconfig is not None:
-            return kube_client_from_kubeconfig(args.kubeconfig, args.context)
-        try:
-            if environment.external_cluster is not None:
-                return external_kube_client(environment)
-            return eks_kube_client(environment, session())
-        except _Failed:
-            raise
-        except Exception as error:
-            raise _Failed(f"cannot reach the cluster: {_error_code(error)}: {error}") from None
-
-    checks = Preflight(environment, session, kube).run(steps)
-    print(f"preflight of {environment.name} as {choice.description}:")
-    for check in checks:
-        print(f"  {check.line()}")
-    failed = [check for check in checks if not check.ok]
-    if failed:
-        print(f"{len(failed)} of {len(checks)} checks failed: fix them before deploying")
-        return 1
-    print(f"all {len(checks)} checks passed: {', '.join(steps)} may be deployed")
-    return 0
+        if environment.external_cluster is not None:
+            return external_kube_client(environment)
+        return eks_kube_client(environment, session())
+    except _Failed:
+        raise
+    except Exception as error:
+        raise _Failed(f"cannot reach the cluster: {_error_code(error)}: {error}") from None

@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berth import helm_sdk
-from berth.config import PROJECT_ROOT
 from berth.local import LOOPBACK, free_loopback_port, stop_process, write_loopback_certificate
+from berth_core.config import PROJECT_ROOT
+from berth_core.errors import BerthError
 
 S3PROXY_APP = PROJECT_ROOT / "apps" / "s3proxy"
 PROXY_USER = "helm"
 PROXY_CHART = "s3proxy"
 
 
-class ProxyCheckError(RuntimeError):
+class ProxyCheckError(BerthError):
     """The proxy did not start or the Helm client could not read through it."""
 
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from berth.config import Environment
 from berth.local import EMULATOR_CREDENTIALS
 from berth.terraform import TerraformError, run_terraform, terraform_environment
+from berth_core.config import Environment
 
 if TYPE_CHECKING:
     import boto3

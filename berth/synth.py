@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from berth import lazy_bindings
-from berth.config import PROJECT_ROOT, Environment, load_all_environments
+from berth_core.config import PROJECT_ROOT, Environment, load_all_environments
 
 OUTDIR = PROJECT_ROOT / "cdktf.out"
 

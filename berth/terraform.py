@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from berth.config import PROJECT_ROOT
+from berth_core.config import PROJECT_ROOT
+from berth_core.errors import BerthError
 
 MIRROR_ENV = "BERTH_TF_PROVIDER_MIRROR"
 AWS_PROVIDER_VERSION = "5.100.0"
@@ -50,7 +51,7 @@ _SKIP_DIRS = frozenset(
 _DISCOVERY_DEPTH = 4
 
 
-class TerraformError(RuntimeError):
+class TerraformError(BerthError):
     """Terraform could not be set up or a command failed."""
 
 

@@ -27,9 +27,9 @@ from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from constructs import Construct
 
-from berth.naming import key_prefix_problem
 from berth_constructs.helm_repo_bucket import DECRYPT_ACTIONS, LIST_BUCKET_ACTIONS
 from berth_constructs.policies import Statement, kms_via_s3, listing_below, policy_document
+from berth_core.naming import key_prefix_problem
 
 _BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
@@ -95,7 +95,7 @@ class ChartRepositoryGrant:
 
 @dataclass(frozen=True, kw_only=True)
 class ChartReaderPolicyProps:
-    # IAM policy name, e.g. `berth-prod-chart-reader` (berth.naming.chart_reader_policy_name).
+    # IAM policy name, e.g. `berth-prod-chart-reader` (berth_core.naming.chart_reader_policy_name).
     policy_name: str
     # The repositories the roles read.
     repositories: Sequence[ChartRepositoryGrant]

@@ -33,7 +33,6 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
-from berth.naming import ci_role_names, key_prefix_problem
 from berth_constructs.policies import (
     Condition,
     Statement,
@@ -41,6 +40,7 @@ from berth_constructs.policies import (
     listing_below,
     policy_document,
 )
+from berth_core.naming import ci_role_names, key_prefix_problem
 
 GITHUB_ACTIONS_ISSUER = "token.actions.githubusercontent.com"
 # The audience aws-actions/configure-aws-credentials requests by default.

@@ -39,7 +39,7 @@ from cdktf import (
 )
 from constructs import IConstruct
 
-# Keys every AWS resource must carry; berth.config always adds both to the default tags.
+# Keys every AWS resource must carry; berth_core.config always adds both to the default tags.
 REQUIRED_TAGS = ("Environment", "ManagedBy")
 PUBLIC_ACCESS_BLOCK_SETTINGS = (
     "block_public_acls",

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from cdktf import Token
 from constructs import Construct
 
-from berth.naming import ORGANIZATION_ID, ORGANIZATION_PATH, key_prefix_problem
 from berth_constructs.policies import Condition, Statement, kms_via_s3, listing_below
 from berth_constructs.private_bucket import PrivateBucket, PrivateBucketProps
+from berth_core.naming import ORGANIZATION_ID, ORGANIZATION_PATH, key_prefix_problem
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 LIST_BUCKET_ACTIONS = ("s3:ListBucket",)

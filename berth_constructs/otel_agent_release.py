@@ -17,8 +17,8 @@ from typing import Any, Literal
 from cdktf import TerraformProvider, Token
 from constructs import Construct
 
-from berth.naming import SecretAppConfigNames
 from berth_constructs.helm_chart import ChartSource, install_chart
+from berth_core.naming import SecretAppConfigNames
 
 # The chart in this repository; synth copies it in as a cdktf asset, so the JSON holds a path
 # relative to the stack's folder and no machine's path.
@@ -54,7 +54,7 @@ class ImageRef:
 
 @dataclass(frozen=True, kw_only=True)
 class OtelAgentReleaseProps:
-    # Names of the Coralogix key's secret and its AppConfig resources (`berth.naming`); the
+    # Names of the Coralogix key's secret and its AppConfig resources (`berth_core.naming`); the
     # sidecar asks AppConfig for them by name.
     private_key: SecretAppConfigNames
     # ARN of the IRSA role the agent runs as (it may only read that AppConfig profile).

@@ -22,10 +22,10 @@ from cdktf import AssetType, TerraformAsset
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
-from berth.naming import key_prefix_problem
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.policies import Condition, Statement
 from berth_constructs.private_bucket import PrivateBucket, PrivateBucketProps
+from berth_core.naming import key_prefix_problem
 
 # What the proxy calls: HeadObject/GetObject (s3:GetObject) and, for 404 instead of 403 on a
 # missing key and for its readiness probe, s3:ListBucket.

@@ -36,9 +36,9 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 from constructs import Construct
 
-from berth.naming import SecretAppConfigNames, secret_app_config_names
 from berth_constructs.irsa_service_account import IrsaServiceAccount
 from berth_constructs.policies import Condition, Statement, policy_document
+from berth_core.naming import SecretAppConfigNames, secret_app_config_names
 
 ValueSource = Literal["ephemeral_variable", "out_of_band"]
 
@@ -53,7 +53,7 @@ _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 @dataclass(frozen=True, kw_only=True)
 class SecretAppConfigProps:
-    # Secret name within the environment, e.g. `coralogix-private-key` (see berth.naming).
+    # Secret name within the environment, e.g. `coralogix-private-key` (see berth_core.naming).
     name: str
     # Prefix of every resource name in the environment (`Environment.name_prefix`).
     name_prefix: str

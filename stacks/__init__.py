@@ -22,7 +22,7 @@ from itertools import pairwise
 from cdktf import TerraformStack
 from constructs import Construct
 
-from berth.config import Environment
+from berth_core.config import Environment
 from stacks.account_stack import AccountStack
 from stacks.cluster_stack import ClusterStack
 from stacks.workloads_stack import WorkloadsStack

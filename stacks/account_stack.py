@@ -11,8 +11,6 @@ import re
 
 from constructs import Construct
 
-from berth.config import ChartRepositoryLocation, Environment
-from berth.naming import CredentialsRelease, WorkloadIdentity
 from berth_constructs.chart_reader_policy import (
     ChartReaderPolicy,
     ChartReaderPolicyProps,
@@ -28,6 +26,8 @@ from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServic
 from berth_constructs.lookups import existing_role_arn, existing_role_name, external_principals
 from berth_constructs.s3_proxy_bucket import S3ProxyBucket, S3ProxyBucketProps
 from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
+from berth_core.config import ChartRepositoryLocation, Environment
+from berth_core.naming import CredentialsRelease, WorkloadIdentity
 from stacks.base import BerthStack
 
 

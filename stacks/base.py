@@ -24,7 +24,6 @@ from cdktf_cdktf_provider_aws.provider import (
 )
 from constructs import Construct
 
-from berth.config import Environment
 from berth_constructs.eks_cluster_access import (
     EXEC_API_VERSION,
     EksClusterAccess,
@@ -35,6 +34,7 @@ from berth_constructs.external_cluster_access import (
     ExternalClusterAccessProps,
 )
 from berth_constructs.guards import add_guards
+from berth_core.config import Environment
 
 # AWS services the stacks use; in the emulator environment each is pointed at the emulator.
 EMULATED_SERVICES = ("appconfig", "ecr", "iam", "kms", "s3", "secretsmanager", "sts")

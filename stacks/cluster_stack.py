@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from berth.config import Environment
 from berth_constructs.workload_namespace import WorkloadNamespace, WorkloadNamespaceProps
+from berth_core.config import Environment
 from stacks.base import BerthStack
 
 

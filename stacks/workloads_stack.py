@@ -10,14 +10,6 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from berth.config import PROJECT_ROOT, Environment
-from berth.naming import (
-    ECR_PULL_SECRET,
-    CredentialsRelease,
-    WorkloadIdentity,
-    image_repository_name,
-    secret_app_config_names,
-)
 from berth_constructs.ecr_refresher_release import EcrRefresherRelease, EcrRefresherReleaseProps
 from berth_constructs.ecr_registry import ContainerImage
 from berth_constructs.helm_chart import ChartSource
@@ -25,6 +17,14 @@ from berth_constructs.lookups import existing_role_arn, pushed_image
 from berth_constructs.otel_agent_release import ImageRef, OtelAgentRelease, OtelAgentReleaseProps
 from berth_constructs.s3_proxy_bucket import example_path
 from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
+from berth_core.config import PROJECT_ROOT, Environment
+from berth_core.naming import (
+    ECR_PULL_SECRET,
+    CredentialsRelease,
+    WorkloadIdentity,
+    image_repository_name,
+    secret_app_config_names,
+)
 from stacks.base import BerthStack
 
 

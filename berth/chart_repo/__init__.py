@@ -6,7 +6,7 @@ For other tasks (e.g. `berth up`): `publish_charts(env, dirs)` -> `PublishSummar
 `promote_chart(source_env, target_env, name, version)` -> `PromoteSummary`.
 Expected failures raise `ChartRepoError` (one line, for the user).
 
-Names load lazily, so `berth --help` (which imports `berth.chart_repo.cli`) stays fast.
+Names load lazily, so `berth --help` (which imports `berth.commands.charts`) stays fast.
 """
 
 from __future__ import annotations

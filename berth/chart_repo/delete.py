@@ -19,7 +19,7 @@ from berth.chart_repo.index import (
     without_entry,
 )
 from berth.chart_repo.store import ChartRepoError, ChartStore, RetryPolicy, store_for, update_index
-from berth.config import Environment
+from berth_core.config import Environment
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from berth.chart_repo.store import (
     store_for,
     update_index,
 )
-from berth.config import Environment
+from berth_core.config import Environment
 
 
 @dataclass(frozen=True)

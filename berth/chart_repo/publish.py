@@ -33,7 +33,7 @@ from berth.chart_repo.store import (
     store_for,
     update_index,
 )
-from berth.config import PROJECT_ROOT, Environment
+from berth_core.config import PROJECT_ROOT, Environment
 
 CHARTS_DIR = PROJECT_ROOT / "charts"
 

@@ -40,7 +40,7 @@ from berth.chart_repo.store import (
     store_for,
     update_index,
 )
-from berth.config import Environment
+from berth_core.config import Environment
 
 _DOWNLOAD_WORKERS = 4
 DIGEST_CACHE_KEY = ".berth/reindex-digests.json"

@@ -33,7 +33,7 @@ from berth.chart_repo.index import (
     parse_index,
     serialise_index,
 )
-from berth.config import Environment, normalise_prefix
+from berth_core.config import Environment, normalise_prefix
 
 DIGEST_METADATA_KEY = "digest"  # sent as x-amz-meta-digest
 ARCHIVE_CONTENT_TYPE = "application/gzip"

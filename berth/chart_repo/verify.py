@@ -14,7 +14,7 @@ from typing import Any
 from berth import helm_sdk
 from berth.chart_repo.index import INDEX_KEY, bare_digest, entry_archive_key, is_relative_url
 from berth.chart_repo.store import ChartRepoError, ChartStore, store_for
-from berth.config import Environment
+from berth_core.config import Environment
 
 
 def _downloaded_digest(store: ChartStore, key: str) -> str:

@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from berth.aws import CredentialsError, RoleChoice, environment_session, role_choice
-from berth.config import load_environment
+from berth_core.config import load_environment
 
 UAT_DEPLOY = "arn:aws:iam::111111111111:role/berth-uat-deploy"
 

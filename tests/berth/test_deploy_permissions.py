@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from berth.config import PROJECT_ROOT, load_environment
 from berth.deploy_permissions import (
     UNSCOPABLE,
     UnknownTypeError,
     deploy_role_policy,
     markdown_table,
 )
+from berth_core.config import PROJECT_ROOT, load_environment
 
 REAL = ["uat", "prod", "edge"]
 

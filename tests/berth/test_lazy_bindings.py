@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from berth.config import PROJECT_ROOT
 from berth.lazy_bindings import (
     NODE_HOOK,
     SWITCH_VARIABLE,
@@ -25,6 +24,7 @@ from berth.lazy_bindings import (
     LazyBindingLoader,
     plan_lazy_module,
 )
+from berth_core.config import PROJECT_ROOT
 
 BINDINGS = (
     "cdktf_cdktf_provider_aws",

@@ -16,9 +16,9 @@ import requests
 
 from berth import rehearsal
 from berth.aws import environment_session, role_choice
-from berth.config import Environment, load_environment
 from berth.local import EMULATOR_CREDENTIALS, MotoServer
 from berth.preflight import Check, Preflight
+from berth_core.config import Environment, load_environment
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def _edge_variant(tmp_path: Any, **changes: Any) -> Environment:
 
     import yaml
 
-    from berth.config import PROJECT_ROOT, load_environment_file
+    from berth_core.config import PROJECT_ROOT, load_environment_file
 
     document = yaml.safe_load((PROJECT_ROOT / "environments" / "edge.yaml").read_text())
     pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

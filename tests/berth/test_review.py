@@ -54,7 +54,6 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
     """The sample stacks' JSON and the error annotations the synth guards left on them."""
     from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
 
-    from berth.naming import secret_app_config_names
     from berth_constructs.chart_reader_policy import (
         ChartReaderPolicy,
         ChartReaderPolicyProps,
@@ -80,6 +79,7 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
     from berth_constructs.s3_proxy_bucket import S3ProxyBucket, S3ProxyBucketProps
     from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
     from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
+    from berth_core.naming import secret_app_config_names
 
     app = cdktf.Testing.app()
     account = _stack(app, "uat")
@@ -550,7 +550,7 @@ def test_odd_stack_flags_what_a_reviewer_must_see() -> None:
 def test_edge_lists_its_iam_users_like_roles_and_where_each_release_gets_its_key(
     synthesized: dict[str, Any],
 ) -> None:
-    from berth.config import load_environment
+    from berth_core.config import load_environment
 
     environment = load_environment("edge")
     review = build_review("edge", [synthesized[n] for n in environment.stack_names], None)

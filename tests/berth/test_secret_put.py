@@ -19,10 +19,10 @@ import boto3
 import pytest
 
 from berth.appconfig import rollout
-from berth.cli import BerthError
-from berth.commands_secret import read_value, start_deployment
+from berth.commands.secret import read_value, start_deployment
 from berth.local import EMULATOR_CREDENTIALS
-from berth.naming import secret_app_config_names
+from berth_core.errors import BerthError
+from berth_core.naming import secret_app_config_names
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_YAML = """\

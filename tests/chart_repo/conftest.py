@@ -14,7 +14,7 @@ import yaml
 from chart_repo_support import ChartFactory, write_chart
 
 from berth.chart_repo.store import ChartStore
-from berth.config import Environment, load_environment_file
+from berth_core.config import Environment, load_environment_file
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from chart_repo_support import ChartFactory, object_keys
 from berth.chart_repo.errors import ChartRepoError
 from berth.chart_repo.publish import discover_charts
 from berth.cli import main
-from berth.config import PROJECT_ROOT
+from berth_core.config import PROJECT_ROOT
 
 Capture = pytest.CaptureFixture[str]
 

@@ -17,7 +17,7 @@ from chart_repo_support import ChartFactory, read_index_text
 
 from berth import helm_sdk
 from berth.chart_repo.publish import publish_charts
-from berth.config import Environment
+from berth_core.config import Environment
 
 
 def _allow_anonymous_reads(s3: Any, bucket: str) -> None:

@@ -17,7 +17,7 @@ from berth.chart_repo.publish import publish_charts
 from berth.chart_repo.reindex import reindex_repo
 from berth.chart_repo.store import store_for
 from berth.chart_repo.verify import verify_repo
-from berth.config import Environment, load_environment_file
+from berth_core.config import Environment, load_environment_file
 
 
 @pytest.fixture

@@ -19,13 +19,13 @@ import yaml
 from chart_repo_support import ChartFactory
 
 from berth.aws import role_choice
-from berth.chart_repo.cli import _source_credentials
 from berth.chart_repo.errors import ChartRepoError
 from berth.chart_repo.index import parse_index
 from berth.chart_repo.promote import promote_chart
 from berth.chart_repo.publish import publish_charts
 from berth.cli import main
-from berth.config import PROJECT_ROOT, Environment, load_environment, load_environment_file
+from berth.commands.charts import _source_credentials
+from berth_core.config import PROJECT_ROOT, Environment, load_environment, load_environment_file
 
 Capture = pytest.CaptureFixture[str]
 

@@ -16,7 +16,7 @@ from berth.chart_repo.errors import ChartRepoError
 from berth.chart_repo.index import parse_index, rfc3339_nano
 from berth.chart_repo.publish import package_chart, publish_charts, publish_packaged
 from berth.chart_repo.store import ChartStore, IndexConflictError, RetryPolicy, update_index
-from berth.config import Environment
+from berth_core.config import Environment
 
 
 def test_publish_uploads_archive_with_digest_metadata_and_indexes_it(

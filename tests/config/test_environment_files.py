@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from berth.config import PROJECT_ROOT, ConfigError, load_all_environments, load_environment_file
+from berth_core.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    load_all_environments,
+    load_environment_file,
+)
 
 VALID = {
     "account_id": "111111111111",

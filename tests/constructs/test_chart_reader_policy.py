@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from berth.config import load_environment_file
 from berth_constructs.chart_reader_policy import ChartReaderPolicyProps, ChartRepositoryGrant
+from berth_core.config import load_environment_file
 from tests.support.tfjson import one_resource, policy_statements, resources, statement
 
 VIA_S3 = {

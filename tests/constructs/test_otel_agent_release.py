@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from berth import helm_sdk
-from berth.naming import secret_app_config_names
 from berth_constructs.helm_chart import ChartSource
 from berth_constructs.otel_agent_release import (
     ImageRef,
@@ -26,6 +25,7 @@ from berth_constructs.otel_agent_release import (
     OtelAgentReleaseProps,
     otel_agent_values,
 )
+from berth_core.naming import secret_app_config_names
 from tests.support.tfjson import one_resource
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "otel-agent"

@@ -12,9 +12,9 @@ from typing import Any
 import cdktf
 import pytest
 
-from berth.naming import secret_app_config_names
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
+from berth_core.naming import secret_app_config_names
 from tests.support.tfjson import one_resource, policy_statements, principals, resources, statement
 
 ACCOUNT = "111111111111"

@@ -17,9 +17,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from berth.commands_local import emulator_terraform_env
-from berth.config import PROJECT_ROOT
-from berth.local import MotoServer
+from berth.local import MotoServer, emulator_terraform_env
+from berth_core.config import PROJECT_ROOT
 
 pytestmark = [
     pytest.mark.e2e,

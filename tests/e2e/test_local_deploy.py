@@ -15,9 +15,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from berth.commands_local import LocalDeployment, apply_local_stack
-from berth.config import load_environment
-from berth.local import MotoServer
+from berth.local import LocalDeployment, MotoServer, apply_local_stack
+from berth_core.config import load_environment
 
 # One apply shared by the module: keep its tests on one xdist worker.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-local-deploy")]

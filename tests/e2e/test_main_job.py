@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.config import PROJECT_ROOT
+from berth_core.config import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-main-job")]
 

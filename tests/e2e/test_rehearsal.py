@@ -34,11 +34,11 @@ from berth.aws import environment_session, role_choice
 from berth.chart_repo.index import parse_index
 from berth.chart_repo.publish import package_chart, publish_packaged
 from berth.chart_repo.store import ChartStore
-from berth.config import PROJECT_ROOT, Environment, load_environment
 from berth.local import EMULATOR_CREDENTIALS, MotoServer
 from berth.preflight import Check, Preflight, kube_client_from_kubeconfig
 from berth.synth import stack_dir
 from berth.terraform import TerraformError
+from berth_core.config import PROJECT_ROOT, Environment, load_environment
 from tests.apps.ecr_refresher.fake_kube_api import FakeKubeApi, serve
 
 pytestmark = pytest.mark.e2e

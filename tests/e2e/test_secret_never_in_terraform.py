@@ -20,10 +20,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from berth.commands_local import emulator_terraform_env
-from berth.local import EMULATOR_CREDENTIALS, MotoServer
-from berth.naming import secret_app_config_names
+from berth.local import EMULATOR_CREDENTIALS, MotoServer, emulator_terraform_env
 from berth.terraform import run_terraform
+from berth_core.naming import secret_app_config_names
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-secret")]
 

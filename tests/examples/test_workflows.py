@@ -3,7 +3,7 @@
 Each test names one property of `examples/github-actions/*.yaml` that the OIDC trust of the CI
 roles (CiIdentities) or the deploy order of the stacks depends on, and fails if the workflow
 loses it. Stack names, deploy steps, app images and repository names come from the project's
-own code (`berth.naming`, `berth.preflight`, `berth.config`), so the workflows cannot drift from
+own code (`berth_core.naming`, `berth.preflight`, `berth_core.config`), so the workflows cannot drift from
 them unnoticed.
 
 The last tests run the jobs' shell steps here (`tests/support/actions_runner.py`) with stand-ins
@@ -24,10 +24,10 @@ import boto3
 import pytest
 import yaml
 
-from berth.config import Environment, load_all_environments, load_environment
 from berth.local import EMULATOR_CREDENTIALS
-from berth.naming import APP_IMAGES, image_repository_name
 from berth.preflight import STEPS
+from berth_core.config import Environment, load_all_environments, load_environment
+from berth_core.naming import APP_IMAGES, image_repository_name
 from tests.support import fake_tools
 from tests.support.actions_runner import JobResult, run_job
 
@@ -272,7 +272,7 @@ def test_charts_are_published_once_and_promoted_to_prod_behind_its_approval(
 
 
 def test_prods_publisher_trusts_the_job_that_promotes_to_prod(publish: dict[str, Any]) -> None:
-    from berth.config import load_environment
+    from berth_core.config import load_environment
 
     prod = load_environment("prod")
     assert prod.ci is not None

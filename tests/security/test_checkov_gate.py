@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from berth import checkov
-from berth.config import environments_dir
+from berth_core.config import environments_dir
 
 # The session's single checkov run lives on one xdist worker (make test: --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("checkov")

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from cdktf import App
 
-from berth.config import load_environment, load_environment_file
-from berth.naming import ecr_builder_release, ecr_refresher_release
 from berth_constructs.ecr_registry import PULL_ACTIONS, PUSH_ACTIONS
+from berth_core.config import load_environment, load_environment_file
+from berth_core.naming import ecr_builder_release, ecr_refresher_release
 from tests.support.tfjson import data_sources, policy_statements, resources, statement
 
 ACCOUNT = "333333333333"

@@ -20,9 +20,9 @@ import pytest
 from botocore.exceptions import ClientError
 from emulator_support import ACCOUNT, REGION, ClientFactory
 
-from berth.commands_secret import start_deployment
+from berth.commands.secret import start_deployment
 from berth.local import MotoServer
-from berth.naming import secret_app_config_names
+from berth_core.naming import secret_app_config_names
 
 OTHER_ACCOUNT = "210987654321"
 
@@ -868,7 +868,7 @@ def test_motos_reset_forgets_what_the_emulator_added(tmp_path: Path) -> None:
 def test_berth_secret_put_finds_its_resources_by_name_and_deploys_the_version(
     client: ClientFactory, appconfig: Any
 ) -> None:
-    """`berth.commands_secret.start_deployment` (lists applications, environments, profiles and
+    """`berth.commands.secret.start_deployment` (lists applications, environments, profiles and
     strategies, then StartDeployment with the VersionId and the key) against the emulator."""
     names = secret_app_config_names(_unique("berth-put"), "uat", "coralogix-private-key")
     key = client("kms").create_key()["KeyMetadata"]["Arn"]

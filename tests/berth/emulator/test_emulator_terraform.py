@@ -15,8 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from emulator_support import ACCOUNT, REGION, ClientFactory
 
-from berth.commands_local import emulator_terraform_env
-from berth.local import MotoServer
+from berth.local import MotoServer, emulator_terraform_env
 from berth.terraform import AWS_PROVIDER_VERSION, run_terraform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-emulator-terraform")]

@@ -10,7 +10,6 @@ left behind).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import shutil
@@ -18,65 +17,18 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from berth.config import PROJECT_ROOT, Environment, load_all_environments
-from berth.local import EMULATOR_CREDENTIALS, MotoServer
-from berth.terraform import run_terraform, terraform_environment
+from berth.local import (
+    EMULATOR_CREDENTIALS,
+    MotoServer,
+    apply_local_stack,
+    emulator_terraform_env,
+)
+from berth_core.config import PROJECT_ROOT, Environment, load_all_environments
+from berth_core.errors import BerthError
 
 LOCAL_ENVIRONMENT = "local"
-
-
-@dataclass(frozen=True)
-class LocalDeployment:
-    """A `local` stack applied to a running emulator."""
-
-    stack_dir: Path
-    terraform_env: dict[str, str]
-
-    def outputs(self) -> dict[str, str]:
-        result = run_terraform(
-            ["output", "-json"], self.stack_dir, self.terraform_env, capture=True
-        )
-        return {name: value["value"] for name, value in json.loads(result.stdout).items()}
-
-    def destroy(self) -> None:
-        run_terraform(
-            ["destroy", "-auto-approve", "-no-color"],
-            self.stack_dir,
-            self.terraform_env,
-            capture=True,
-        )
-
-
-def emulator_terraform_env(endpoint_url: str, region: str) -> dict[str, str]:
-    return terraform_environment(
-        {
-            **EMULATOR_CREDENTIALS,
-            "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "TF_VAR_emulator_endpoint": endpoint_url,
-        }
-    )
-
-
-def apply_local_stack(
-    stack_dir: Path, endpoint_url: str, region: str, state_path: Path
-) -> LocalDeployment:
-    """`terraform init` + `apply` of a synthesized emulator stack, with state kept at `state_path`."""
-    env = emulator_terraform_env(endpoint_url, region)
-    run_terraform(
-        ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config=path={state_path}"],
-        stack_dir,
-        env,
-        capture=True,
-    )
-    run_terraform(
-        ["apply", "-auto-approve", "-input=false", "-no-color"], stack_dir, env, capture=True
-    )
-    return LocalDeployment(stack_dir=stack_dir, terraform_env=env)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -135,7 +87,6 @@ def _done(started: float) -> None:
 
 
 def _local_environment(environments: list[Environment]) -> Environment:
-    from berth.cli import BerthError
 
     for environment in environments:
         if environment.name == LOCAL_ENVIRONMENT:
@@ -227,7 +178,6 @@ def _up(args: argparse.Namespace) -> int:
 
 def _put_demo_secret(name: str, emulator_env: dict[str, str], searched: list[Path]) -> None:
     """Put a random value through the real CLI, then show it reached none of `searched`."""
-    from berth.cli import BerthError
 
     value = f"demo-{secrets.token_hex(16)}"
     result = subprocess.run(
@@ -304,10 +254,9 @@ def _rehearse(args: argparse.Namespace) -> int:
     """`berth rehearse ENV`: see berth/rehearsal.py."""
     from berth import rehearsal
     from berth.aws import environment_session, role_choice
-    from berth.cli import BerthError
-    from berth.config import load_environment
     from berth.preflight import Preflight
     from berth.synth import OUTDIR, synth_environment
+    from berth_core.config import load_environment
 
     environment = load_environment(args.environment)
     if environment.emulator:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from berth.aws import add_credentials_arguments, environment_session, role_choice
-from berth.cli import BerthError
-from berth.config import load_environment
-from berth.naming import SecretAppConfigNames, secret_app_config_names
+from berth_core.config import load_environment
+from berth_core.errors import BerthError
+from berth_core.naming import SecretAppConfigNames, secret_app_config_names
 
 if TYPE_CHECKING:
     import boto3

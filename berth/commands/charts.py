@@ -14,11 +14,11 @@ from typing import Any
 # `berth.cli` imports this module lazily (inside build_parser), so importing it back is no cycle.
 from botocore.exceptions import BotoCoreError
 
-from berth import cli as berth_cli
 from berth.aws import add_credentials_arguments, environment_session, role_choice
 from berth.chart_repo.errors import ChartRepoError
-from berth.config import Environment, load_environment, load_environment_file
 from berth.helm_sdk import HelmError
+from berth_core.config import Environment, load_environment, load_environment_file
+from berth_core.errors import BerthError
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -43,10 +43,10 @@ def _run(action: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return action(*args, **kwargs)
     except (ChartRepoError, HelmError) as error:
-        raise berth_cli.BerthError(str(error)) from None
+        raise BerthError(str(error)) from None
     except BotoCoreError as error:
         # No credentials, no route to the endpoint, ...: botocore's message is one clear line.
-        raise berth_cli.BerthError(f"S3: {error}") from None
+        raise BerthError(f"S3: {error}") from None
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -63,7 +63,7 @@ def _publish(args: argparse.Namespace) -> int:
         client=_client(env, args),
     )
     if summary.refused:
-        raise berth_cli.BerthError(
+        raise BerthError(
             f"already published, not replaced: {', '.join(summary.refused)}"
             " (bump the chart version, or use --force / --skip-existing)"
         )

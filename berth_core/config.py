@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from berth.naming import (
+from berth_core.errors import BerthError
+from berth_core.naming import (
     APP_IMAGES,
     ORGANIZATION_ID,
     ORGANIZATION_PATH,
@@ -86,7 +87,7 @@ def _check_target_namespaces(values: list[str]) -> list[str]:
     return values
 
 
-class ConfigError(Exception):
+class ConfigError(BerthError):
     """An environment file is missing or invalid; the message names the file and the field."""
 
 
@@ -113,7 +114,7 @@ RoleArn = Annotated[str, Field(pattern=_ROLE_ARN, description="IAM role ARN")]
 
 def normalise_prefix(value: str) -> str:
     """A repository key prefix as Berth stores it: `charts/` for `charts` or `/charts/`, ""
-    for the top of the bucket; the characters are `berth.naming.key_prefix_problem`'s."""
+    for the top of the bucket; the characters are `berth_core.naming.key_prefix_problem`'s."""
     stripped = value.strip("/")
     prefix = f"{stripped}/" if stripped else ""
     problem = key_prefix_problem(prefix)

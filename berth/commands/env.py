@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from berth.config import load_all_environments
+from berth_core.config import load_all_environments
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
