@@ -6,6 +6,8 @@ PIPENV := $(PYTHON) -m pipenv
 PIPENV_VERSION := 2026.10.3
 # Tests run in parallel; 2 workers fit the 2-core machines this project targets.
 TEST_WORKERS ?= 2
+# `make bench` runs each of these in turn; `make bench BENCH=bench/synth_bench.py` runs one.
+BENCH ?= $(sort $(wildcard bench/*_bench.py))
 
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_NOSPIN := 1
@@ -47,8 +49,13 @@ lint: .venv/.synced
 test: setup lint
 	$(PIPENV) run pytest -n $(TEST_WORKERS) --dist loadgroup
 
+# Every benchmark prints its own table; one that fails does not stop the others, but fails the run.
 bench: setup
-	$(PIPENV) run python bench/synth_bench.py
+	@failed=""; for script in $(BENCH); do \
+		echo "== $$script"; \
+		$(PIPENV) run python $$script || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "bench: failed:$$failed" >&2; exit 1; fi
 
 clean:
 	rm -rf cdktf.out .berth .pytest_cache .mypy_cache .ruff_cache

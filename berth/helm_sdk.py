@@ -7,6 +7,13 @@ maintainer); swapping in the `helm` CLI means rewriting this file only.
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,12 @@ from berth_core.errors import BerthError
 
 _LINT_ERROR = 3
 _LINT_WARNING = 2
+
+# A line of Go's default logger below WARN, as the SDK's `log/slog` default handler writes it:
+# `2026/01/02 15:04:05 INFO funcMap fail message="..."`.
+_GO_LOG_BELOW_WARN = re.compile(rb"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? (DEBUG|INFO) ")
+
+_log = logging.getLogger(__name__)
 
 
 class HelmError(BerthError):
@@ -42,12 +55,44 @@ class LintReport:
         return not self.errors
 
 
+@contextmanager
+def _go_log_below_warn_dropped() -> Iterator[None]:
+    """Keep the Go SDK's INFO and DEBUG log lines off stderr; pass everything else on.
+
+    In lint mode Helm's template engine turns each `fail` and `required` of a chart into a log
+    line instead of an error (`INFO funcMap fail message=...`): with a chart's own defaults,
+    its install-time checks all fire. The SDK writes them through Go's default `log/slog`
+    logger straight to file descriptor 2; `helm_python.enable_logging` does not reach that
+    logger. So file descriptor 2 points at a temporary file for the call, and afterwards the
+    lines below WARN go to this module's logger at DEBUG and the rest back to stderr, in order.
+    Lint findings are unaffected: they come back in the report.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured:
+                if _GO_LOG_BELOW_WARN.match(line):
+                    _log.debug("helm: %s", line.decode(errors="replace").rstrip())
+                else:
+                    os.write(2, line)
+
+
 def lint(
     chart_dir: Path, values: dict[str, Any] | None = None, *, strict: bool = False
 ) -> LintReport:
+    """`helm lint`: errors and warnings in the report; the engine's INFO lines kept off stderr."""
     sdk = _sdk()
     try:
-        report = sdk.lint(str(chart_dir), values, strict=strict)
+        with _go_log_below_warn_dropped():
+            report = sdk.lint(str(chart_dir), values, strict=strict)
     except sdk.HelmError as error:
         return LintReport(errors=[str(error)])
     errors = [str(e) for e in report.get("errors") or []]

@@ -422,8 +422,8 @@ def test_notes_say_where_the_secret_goes() -> None:
 
 def test_chart_version_has_a_changelog_entry() -> None:
     metadata = helm_sdk.chart_metadata(CHART)
-    # 0.3.0: the admission policy (Kubernetes >= 1.30), web identity, status, builder account.
-    assert metadata["version"] == "0.3.0"
+    # 0.4.0: the helpers, labels and ServiceAccount rule shared with the other charts.
+    assert metadata["version"] == "0.4.0"
     assert f"## {metadata['version']} " in (CHART / "CHANGELOG.md").read_text()
 
 

@@ -226,6 +226,9 @@ def test_existing_service_account_is_used_not_created() -> None:
     manifests = render(ci_values("existing-serviceaccount"))
     assert not [m for m in manifests if m["kind"] == "ServiceAccount"]
     assert pod_spec(manifests)["serviceAccountName"] == "otel-agent"
+    # Without a name, the namespace's default account (the `helm create` rule).
+    unnamed = render(_with(ci_values("existing-serviceaccount"), "serviceAccount.name", ""))
+    assert pod_spec(unnamed)["serviceAccountName"] == "default"
     sidecar_env = {e["name"]: e["value"] for e in pod_spec(manifests)["initContainers"][0]["env"]}
     assert sidecar_env["APPCONFIG_FETCH_JSON_KEY"] == "privateKey"
     assert not [m for m in manifests if m["kind"] == "Service"]
@@ -346,8 +349,12 @@ def test_chart_defaults_lint_clean() -> None:
             "serviceAccount.roleArn is required",
         ),
         (
-            _with(ci_values("existing-serviceaccount"), "serviceAccount.name", ""),
-            "serviceAccount.name is required",
+            _with(
+                ci_values("existing-serviceaccount"),
+                "serviceAccount.roleArn",
+                "arn:aws:iam::123456789012:role/x",
+            ),
+            "no effect when serviceAccount.create is false",
         ),
         (
             _with(
@@ -373,7 +380,7 @@ def test_notes_say_where_the_key_comes_from_and_how_to_roll() -> None:
 def test_chart_metadata_and_changelog() -> None:
     metadata = helm_sdk.chart_metadata(CHART)
     assert metadata["apiVersion"] == "v2"
-    assert metadata["version"] == "0.1.2"
+    assert metadata["version"] == "0.2.0"
     assert f"## {metadata['version']}" in (CHART / "CHANGELOG.md").read_text()
     values_text = (CHART / "values.yaml").read_text()
     assert yaml.safe_load(values_text)["image"]["tag"] == metadata["appVersion"]

@@ -52,7 +52,7 @@ def scenario(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]
 
 def test_chart_metadata() -> None:
     metadata = helm_sdk.chart_metadata(CHART)
-    assert (metadata["name"], metadata["version"]) == ("s3proxy", "0.2.0")
+    assert (metadata["name"], metadata["version"]) == ("s3proxy", "0.3.0")
     assert metadata.get("appVersion", metadata.get("app_version")) == "0.2.0"
 
 

@@ -29,12 +29,14 @@ Chart label value: name-version.
 {{- end }}
 
 {{/*
-Recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+Recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/),
+on every object and every pod. The version is the image tag the pods run (the chart's appVersion
+when no tag is given), cut to what a label value allows.
 */}}
 {{- define "ecr-credential-refresher.labels" -}}
 helm.sh/chart: {{ include "ecr-credential-refresher.chart" . }}
 {{ include "ecr-credential-refresher.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ regexReplaceAll "^[^A-Za-z0-9]+|[^A-Za-z0-9]+$" (.Values.image.tag | default .Chart.AppVersion | trunc 63) "" | quote }}
 app.kubernetes.io/component: credential-refresher
 app.kubernetes.io/part-of: berth
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -49,24 +51,52 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-ServiceAccount name; an existing account must be named.
+ServiceAccount name: the given name; else the full name when the chart creates the account, or
+the namespace's `default` account when it does not.
 */}}
 {{- define "ecr-credential-refresher.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "ecr-credential-refresher.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
-{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
 {{/*
-Image reference: by digest when one is given, else by tag.
+ServiceAccount annotations: `serviceAccount.annotations`, plus the IRSA annotation
+`eks.amazonaws.com/role-arn` from `serviceAccount.roleArn`.
+*/}}
+{{- define "ecr-credential-refresher.serviceAccountAnnotations" -}}
+{{- $annotations := deepCopy .Values.serviceAccount.annotations }}
+{{- with .Values.serviceAccount.roleArn }}
+{{- $_ := set $annotations "eks.amazonaws.com/role-arn" . }}
+{{- end }}
+{{- with $annotations }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+ServiceAccount values that contradict each other; `ecr-credential-refresher.validate` includes it.
+*/}}
+{{- define "ecr-credential-refresher.validateServiceAccount" -}}
+{{- if and .Values.serviceAccount.roleArn (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
+{{- fail "set the IRSA role in serviceAccount.roleArn or in serviceAccount.annotations, not both" }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.roleArn }}
+{{- fail "serviceAccount.roleArn has no effect when serviceAccount.create is false: annotate the existing ServiceAccount instead" }}
+{{- end }}
+{{- end }}
+
+{{/*
+An image reference: repository@digest when a digest is given (the tag is then ignored), else
+repository:tag. Call with (dict "image" .Values.image "default" .Chart.AppVersion).
 */}}
 {{- define "ecr-credential-refresher.image" -}}
-{{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- printf "%s:%s" .image.repository (.image.tag | default .default) }}
 {{- end }}
 {{- end }}
 
@@ -87,6 +117,10 @@ Invalid combinations fail the install or upgrade with a message naming the value
 leave the required values empty on purpose) stay lint-clean for publishing.
 */}}
 {{- define "ecr-credential-refresher.validate" -}}
+{{- include "ecr-credential-refresher.validateServiceAccount" . }}
+{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
+{{- fail "serviceAccount.name is required when serviceAccount.create is false: the chart grants this account its Secret rights, and the fallback `default` would hand them to every pod of the namespace that runs as it (name `default` to mean it)" }}
+{{- end }}
 {{- if or .Release.IsInstall .Release.IsUpgrade }}
 {{- if not .Values.aws.region }}
 {{- fail "aws.region is required (ECR tokens are regional)" }}

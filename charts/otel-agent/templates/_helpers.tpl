@@ -29,12 +29,14 @@ Chart label value: name-version.
 {{- end }}
 
 {{/*
-Recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+Recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/),
+on every object and every pod. The version is the image tag the pods run (the chart's appVersion
+when no tag is given), cut to what a label value allows.
 */}}
 {{- define "otel-agent.labels" -}}
 helm.sh/chart: {{ include "otel-agent.chart" . }}
 {{ include "otel-agent.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ regexReplaceAll "^[^A-Za-z0-9]+|[^A-Za-z0-9]+$" (.Values.image.tag | default .Chart.AppVersion | trunc 63) "" | quote }}
 app.kubernetes.io/component: {{ .Values.mode }}
 app.kubernetes.io/part-of: berth
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -49,19 +51,46 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-ServiceAccount name; an existing account must be named.
+ServiceAccount name: the given name; else the full name when the chart creates the account, or
+the namespace's `default` account when it does not.
 */}}
 {{- define "otel-agent.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "otel-agent.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
-{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
 {{/*
-An image reference: repository@digest when a digest is given, else repository:tag.
-Call with (dict "image" .Values.image "default" .Chart.AppVersion).
+ServiceAccount annotations: `serviceAccount.annotations`, plus the IRSA annotation
+`eks.amazonaws.com/role-arn` from `serviceAccount.roleArn`.
+*/}}
+{{- define "otel-agent.serviceAccountAnnotations" -}}
+{{- $annotations := deepCopy .Values.serviceAccount.annotations }}
+{{- with .Values.serviceAccount.roleArn }}
+{{- $_ := set $annotations "eks.amazonaws.com/role-arn" . }}
+{{- end }}
+{{- with $annotations }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+ServiceAccount values that contradict each other; `otel-agent.validate` includes it.
+*/}}
+{{- define "otel-agent.validateServiceAccount" -}}
+{{- if and .Values.serviceAccount.roleArn (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
+{{- fail "set the IRSA role in serviceAccount.roleArn or in serviceAccount.annotations, not both" }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.roleArn }}
+{{- fail "serviceAccount.roleArn has no effect when serviceAccount.create is false: annotate the existing ServiceAccount instead" }}
+{{- end }}
+{{- end }}
+
+{{/*
+An image reference: repository@digest when a digest is given (the tag is then ignored), else
+repository:tag. Call with (dict "image" .Values.image "default" .Chart.AppVersion).
 */}}
 {{- define "otel-agent.image" -}}
 {{- if .image.digest }}
@@ -79,24 +108,6 @@ Where the sidecar writes the private key and the collector reads it (in-memory e
 {{- end }}
 {{- define "otel-agent.secretFile" -}}
 {{ include "otel-agent.secretDir" . }}/private-key
-{{- end }}
-
-{{/*
-Container security context shared by the collector and the sidecar. Both run as uid 10001 (the
-collector image's user): the key file is mode 0400, readable by its owner only.
-*/}}
-{{- define "otel-agent.containerSecurityContext" -}}
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-runAsNonRoot: true
-runAsUser: 10001
-runAsGroup: 10001
-privileged: false
-capabilities:
-  drop:
-    - ALL
-seccompProfile:
-  type: RuntimeDefault
 {{- end }}
 
 {{/*
@@ -119,10 +130,5 @@ empty on purpose) stay lint-clean for publishing.
 {{- fail "coralogix.domain is required (e.g. eu2.coralogix.com)" }}
 {{- end }}
 {{- end }}
-{{- if and .Values.serviceAccount.roleArn (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
-{{- fail "set the IRSA role in serviceAccount.roleArn or in serviceAccount.annotations, not both" }}
-{{- end }}
-{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.roleArn }}
-{{- fail "serviceAccount.roleArn has no effect when serviceAccount.create is false: annotate the existing ServiceAccount instead" }}
-{{- end }}
+{{- include "otel-agent.validateServiceAccount" . }}
 {{- end }}

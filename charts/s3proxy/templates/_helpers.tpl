@@ -1,9 +1,13 @@
-{{/* Chart name, truncated to the DNS label limit. */}}
+{{/*
+Chart name, truncated to the 63 characters Kubernetes names allow.
+*/}}
 {{- define "s3proxy.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Full name: release-chart unless the release name already contains the chart name. */}}
+{{/*
+Full name: release name + chart name, unless the release name already contains the chart name.
+*/}}
 {{- define "s3proxy.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
@@ -17,25 +21,39 @@
 {{- end }}
 {{- end }}
 
+{{/*
+Chart label value: name-version.
+*/}}
 {{- define "s3proxy.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Recommended labels on every object. */}}
+{{/*
+Recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/),
+on every object and every pod. The version is the image tag the pods run (the chart's appVersion
+when no tag is given), cut to what a label value allows.
+*/}}
 {{- define "s3proxy.labels" -}}
 helm.sh/chart: {{ include "s3proxy.chart" . }}
 {{ include "s3proxy.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ regexReplaceAll "^[^A-Za-z0-9]+|[^A-Za-z0-9]+$" (.Values.image.tag | default .Chart.AppVersion | trunc 63) "" | quote }}
 app.kubernetes.io/component: proxy
+app.kubernetes.io/part-of: berth
+app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
-{{/* Selector labels: stable across upgrades (no chart version). */}}
+{{/*
+Selector labels: stable across upgrades, so no chart version here.
+*/}}
 {{- define "s3proxy.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "s3proxy.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+ServiceAccount name: the given name; else the full name when the chart creates the account, or
+the namespace's `default` account when it does not.
+*/}}
 {{- define "s3proxy.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "s3proxy.fullname" .) .Values.serviceAccount.name }}
@@ -44,12 +62,41 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* Image reference: the digest wins over the tag; the tag defaults to appVersion. */}}
+{{/*
+ServiceAccount annotations: `serviceAccount.annotations`, plus the IRSA annotation
+`eks.amazonaws.com/role-arn` from `serviceAccount.roleArn`.
+*/}}
+{{- define "s3proxy.serviceAccountAnnotations" -}}
+{{- $annotations := deepCopy .Values.serviceAccount.annotations }}
+{{- with .Values.serviceAccount.roleArn }}
+{{- $_ := set $annotations "eks.amazonaws.com/role-arn" . }}
+{{- end }}
+{{- with $annotations }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+ServiceAccount values that contradict each other; `s3proxy.validate` includes it.
+*/}}
+{{- define "s3proxy.validateServiceAccount" -}}
+{{- if and .Values.serviceAccount.roleArn (hasKey .Values.serviceAccount.annotations "eks.amazonaws.com/role-arn") }}
+{{- fail "set the IRSA role in serviceAccount.roleArn or in serviceAccount.annotations, not both" }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.roleArn }}
+{{- fail "serviceAccount.roleArn has no effect when serviceAccount.create is false: annotate the existing ServiceAccount instead" }}
+{{- end }}
+{{- end }}
+
+{{/*
+An image reference: repository@digest when a digest is given (the tag is then ignored), else
+repository:tag. Call with (dict "image" .Values.image "default" .Chart.AppVersion).
+*/}}
 {{- define "s3proxy.image" -}}
-{{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" .image.repository (.image.tag | default .default) }}
 {{- end }}
 {{- end }}
 
@@ -73,6 +120,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Invalid combinations fail the render with a message naming the value. */}}
 {{- define "s3proxy.validate" -}}
+{{- include "s3proxy.validateServiceAccount" . }}
 {{- if not .Values.s3.bucket }}
 {{- fail "s3.bucket is required: the name of the bucket to serve" }}
 {{- end }}
@@ -82,6 +130,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- if and .Values.auth.htpasswd .Values.auth.existingSecret }}
 {{- fail "auth.htpasswd and auth.existingSecret are exclusive: set one" }}
+{{- end }}
+{{- if not (.Values.podSecurityContext | default dict).fsGroup }}
+{{- fail "auth.enabled needs podSecurityContext.fsGroup: the htpasswd file is root-owned, mode 0440, and the non-root user reads it through the fsGroup" }}
 {{- end }}
 {{- end }}
 {{- if .Values.ingress.enabled }}
