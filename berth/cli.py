@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         deploy_permissions,
         preflight,
         refresher_keys,
-        review,
     )
     from berth.chart_repo import cli as chart_repo_cli
+    from berth.commands import review
 
     parser = argparse.ArgumentParser(
         prog="berth",

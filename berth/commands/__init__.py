@@ -1,0 +1,1 @@
+"""The `berth` command's sub-commands, one module per command group."""
