@@ -120,6 +120,15 @@ class Block(NamedTuple):
         path = metadata.get("path")
         return path if isinstance(path, str) else None
 
+    @property
+    def provider(self) -> str:
+        """The address of the provider configuration the block uses: its `provider`
+        (`${aws.replica}` -> `aws.replica`), else the default one its type names (`aws`)."""
+        configured = self.config.get("provider")
+        if configured:
+            return str(configured).removeprefix("${").removesuffix("}")
+        return self.type.split("_", 1)[0]
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -244,9 +253,13 @@ class TerraformJson:
         """(name, output block), sorted by name."""
         return sorted(self.tf.get("output", {}).items())
 
-    def providers(self, name: str) -> list[Json]:
-        """The configurations of one provider (`aws`: the default one and each alias)."""
-        return list(self.tf.get("provider", {}).get(name, []))
+    def providers(self, name: str) -> list[tuple[str, Json]]:
+        """(address, configuration) of each configuration of one provider: `aws` for the
+        default one, `aws.ALIAS` for each alias (the address a block's `provider` names)."""
+        return [
+            (f"{name}.{config['alias']}" if config.get("alias") else name, config)
+            for config in self.tf.get("provider", {}).get(name, [])
+        ]
 
     # ---- references ----
 
