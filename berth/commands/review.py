@@ -1,4 +1,4 @@
-"""`berth review ENV`: synthesize the environment, run checkov, write the reviewer's report."""
+"""`berth review ENV`: synthesize ENV, run checkov, write the review (berth.review)."""
 
 from __future__ import annotations
 

@@ -78,7 +78,6 @@ def test_no_wildcard_actions_and_wildcard_resources_only_where_aws_allows_nothin
 def test_resources_are_the_ones_the_stacks_name(synthesized: dict[str, Any], env: str) -> None:
     policy = _policy(synthesized, env)
     account = {"uat": "111111111111", "prod": "222222222222", "edge": "333333333333"}[env]
-    region = {"uat": "eu-west-1", "prod": "eu-west-1", "edge": "eu-central-1"}[env]
     (create_bucket,) = _statements(policy, "s3:CreateBucket")
     assert sorted(_resources(create_bucket)) == [
         f"arn:aws:s3:::berth-{env}-helm-charts",
