@@ -216,6 +216,8 @@ class TerraformJson:
     def __init__(self, tf: Mapping[str, Any]) -> None:
         self.tf = tf
         self._names: dict[tuple[str, str], str] = {}
+        # The sorted blocks of each section, read once: the JSON is not changed while read.
+        self._sorted: dict[str, dict[str, list[Block]]] = {}
 
     @classmethod
     def merge(cls, stacks: Iterable[Mapping[str, Any]]) -> TerraformJson:
@@ -235,11 +237,28 @@ class TerraformJson:
         """Resource blocks sorted by type and logical id; only `resource_type` when given; with
         `construct`, only those inside that top-level construct id (a logical id is the
         construct path joined by `_` plus a hash, so its prefix is the stable part)."""
-        return _blocks(self.tf.get("resource", {}), resource_type, construct)
+        return self._blocks("resource", resource_type, construct)
 
     def data_sources(self, data_type: str | None = None, construct: str = "") -> list[Block]:
         """Data source blocks, as `resources` lists resource blocks."""
-        return _blocks(self.tf.get("data", {}), data_type, construct)
+        return self._blocks("data", data_type, construct)
+
+    def _blocks(self, section: str, wanted: str | None, construct: str) -> list[Block]:
+        if section not in self._sorted:
+            self._sorted[section] = {
+                kind: [
+                    Block(kind, logical_id, config) for logical_id, config in sorted(blocks.items())
+                ]
+                for kind, blocks in sorted(self.tf.get(section, {}).items())
+            }
+        by_type = self._sorted[section]
+        found = (
+            [b for blocks in by_type.values() for b in blocks]
+            if wanted is None
+            else by_type.get(wanted, [])
+        )
+        prefix = f"{construct}_" if construct else ""
+        return [block for block in found if block.logical_id.startswith(prefix)]
 
     def resource(self, resource_type: str, logical_id: str) -> Block | None:
         config = self.tf.get("resource", {}).get(resource_type, {}).get(logical_id)
@@ -357,17 +376,6 @@ class TerraformJson:
             for statement in as_list(as_dict(parsed).get("Statement"))
             if isinstance(statement, dict)
         ]
-
-
-def _blocks(section: Mapping[str, Any], wanted: str | None, construct: str) -> list[Block]:
-    prefix = f"{construct}_" if construct else ""
-    return [
-        Block(kind, logical_id, config)
-        for kind, blocks in sorted(section.items())
-        if wanted in (None, kind)
-        for logical_id, config in sorted(blocks.items())
-        if logical_id.startswith(prefix)
-    ]
 
 
 def _literal(config: Mapping[str, Any], attributes: Iterable[str]) -> str:
