@@ -39,6 +39,8 @@ from cdktf import (
 )
 from constructs import IConstruct
 
+from berth_core.tfjson import POLICY_DOCUMENT, Json, TerraformJson
+
 # Keys every AWS resource must carry; berth_core.config always adds both to the default tags.
 REQUIRED_TAGS = ("Environment", "ManagedBy")
 PUBLIC_ACCESS_BLOCK_SETTINGS = (
@@ -49,8 +51,8 @@ PUBLIC_ACCESS_BLOCK_SETTINGS = (
 )
 ENCRYPTION = "aws_s3_bucket_server_side_encryption_configuration"
 PUBLIC_ACCESS_BLOCK = "aws_s3_bucket_public_access_block"
-
-_BUCKET_REFERENCE = re.compile(r"^\$\{aws_s3_bucket\.([^.}]+)\.(id|bucket)\}$")
+# The attributes a `bucket = ...` argument may refer to a bucket by.
+_BUCKET_ATTRIBUTES = ("id", "bucket")
 
 
 @dataclass(frozen=True)
@@ -68,16 +70,15 @@ def find_violations(
 
     `account_id`: the stack's own account, whose IAM ARNs must not dangle (None: not checked).
     """
+    tf = TerraformJson(stack)
     return [
-        *_provider_tag_violations(stack, required_tags),
-        *_resource_tag_violations(stack, required_tags),
-        *_bucket_violations(stack),
-        *(_dangling_iam_violations(stack, account_id) if account_id else []),
+        *_provider_tag_violations(tf, required_tags),
+        *_resource_tag_violations(tf, required_tags),
+        *_bucket_violations(tf),
+        *(_dangling_iam_violations(tf, account_id) if account_id else []),
     ]
 
 
-# Policy documents are data sources that build JSON, not lookups of something that exists.
-_NOT_LOOKUPS = frozenset({"aws_iam_policy_document"})
 _IAM_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):(?P<rest>[^\s\"',}]+)")
 
 
@@ -96,17 +97,14 @@ def _literal_iam_arns(value: Any, account_id: str) -> list[str]:
     ]
 
 
-def _dangling_iam_violations(stack: Mapping[str, Any], account_id: str) -> list[Violation]:
-    blocks: list[tuple[str, str, Any]] = [
-        (resource_type, logical_id, config)
-        for resource_type, logical_id, config in _resources(stack)
+def _dangling_iam_violations(tf: TerraformJson, account_id: str) -> list[Violation]:
+    # Policy documents are data sources that build JSON, not lookups of something that exists:
+    # they are checked; every other data source is a lookup, where a literal ARN belongs.
+    blocks: list[tuple[str, str, Json]] = [
+        *tf.resources(),
+        *tf.data_sources(POLICY_DOCUMENT),
+        *(("output", name, config) for name, config in tf.outputs()),
     ]
-    for data_type, found in sorted(stack.get("data", {}).items()):
-        if data_type in _NOT_LOOKUPS:
-            blocks += [
-                (data_type, logical_id, config) for logical_id, config in sorted(found.items())
-            ]
-    blocks += [("output", name, config) for name, config in sorted(stack.get("output", {}).items())]
     violations = []
     for block_type, logical_id, config in blocks:
         for arn in dict.fromkeys(_literal_iam_arns(config, account_id)):
@@ -121,10 +119,6 @@ def _dangling_iam_violations(stack: Mapping[str, Any], account_id: str) -> list[
     return violations
 
 
-def _aws_providers(stack: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return list(stack.get("provider", {}).get("aws", []))
-
-
 def _default_tags(provider: Mapping[str, Any]) -> dict[str, Any]:
     tags: dict[str, Any] = {}
     for block in provider.get("default_tags") or []:
@@ -132,27 +126,15 @@ def _default_tags(provider: Mapping[str, Any]) -> dict[str, Any]:
     return tags
 
 
-def _resources(stack: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(type, logical id, config) for every resource block."""
-    return [
-        (resource_type, logical_id, config)
-        for resource_type, blocks in sorted(stack.get("resource", {}).items())
-        for logical_id, config in sorted(blocks.items())
-    ]
-
-
-def _provider_tag_violations(
-    stack: Mapping[str, Any], required_tags: Sequence[str]
-) -> list[Violation]:
-    providers = _aws_providers(stack)
-    has_aws_resources = any(t.startswith("aws_") for t, _, _ in _resources(stack))
+def _provider_tag_violations(tf: TerraformJson, required_tags: Sequence[str]) -> list[Violation]:
+    providers = tf.providers("aws")
+    has_aws_resources = any(block.type.startswith("aws_") for block in tf.resources())
     if not providers:
         if has_aws_resources:
             return [Violation(None, "AWS resources without an aws provider carrying default_tags")]
         return []
     violations = []
-    for provider in providers:
-        name = f"aws.{provider['alias']}" if provider.get("alias") else "aws"
+    for name, provider in providers:
         tags = _default_tags(provider)
         missing = [key for key in required_tags if not tags.get(key)]
         if missing:
@@ -176,21 +158,16 @@ def _provider_tag_violations(
     return violations
 
 
-def _resource_tag_violations(
-    stack: Mapping[str, Any], required_tags: Sequence[str]
-) -> list[Violation]:
-    defaults = {
-        (f"aws.{p['alias']}" if p.get("alias") else "aws"): _default_tags(p)
-        for p in _aws_providers(stack)
-    }
+def _resource_tag_violations(tf: TerraformJson, required_tags: Sequence[str]) -> list[Violation]:
+    defaults = {name: _default_tags(provider) for name, provider in tf.providers("aws")}
     violations = []
-    for resource_type, logical_id, config in _resources(stack):
+    for block in tf.resources():
+        resource_type, logical_id, config = block
         tags = config.get("tags")
         # A token (`${...}`) is decided at apply time; only literal maps can be judged here.
         if not resource_type.startswith("aws_") or not isinstance(tags, dict):
             continue
-        provider = str(config.get("provider", "aws")).strip("${}")
-        default = defaults.get(provider, {})
+        default = defaults.get(block.provider, {})
         for key in required_tags:
             if key in tags and tags[key] != default.get(key):
                 violations.append(
@@ -203,19 +180,19 @@ def _resource_tag_violations(
     return violations
 
 
-def _bucket_violations(stack: Mapping[str, Any]) -> list[Violation]:
-    resources = _resources(stack)
-    buckets = {logical_id: config for t, logical_id, config in resources if t == "aws_s3_bucket"}
+def _bucket_violations(tf: TerraformJson) -> list[Violation]:
+    buckets = {block.logical_id: block.config for block in tf.resources("aws_s3_bucket")}
 
-    def protected(resource_type: str) -> dict[str, dict[str, Any]]:
-        """Bucket logical id -> the config of the `resource_type` block that refers to it."""
+    def protected(resource_type: str) -> dict[str, Json]:
+        """Bucket logical id -> the config of the `resource_type` block that refers to it
+        (`${aws_s3_bucket.X.id}`, `.bucket`, or its literal name)."""
         found = {}
-        for other_type, _, config in resources:
-            if other_type != resource_type:
-                continue
-            target = _bucket_of(str(config.get("bucket", "")), buckets)
-            if target is not None:
-                found[target] = config
+        for block in tf.resources(resource_type):
+            target = tf.referenced(
+                block.config.get("bucket", ""), "aws_s3_bucket", _BUCKET_ATTRIBUTES
+            )
+            if target is not None and target in buckets:
+                found[target] = block.config
         return found
 
     encrypted = protected(ENCRYPTION)
@@ -246,14 +223,6 @@ def _bucket_violations(stack: Mapping[str, Any]) -> list[Violation]:
                 )
             )
     return violations
-
-
-def _bucket_of(reference: str, buckets: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The logical id of the bucket a `bucket = ...` value names, if it is one of ours."""
-    match = _BUCKET_REFERENCE.match(reference)
-    if match:
-        return match.group(1) if match.group(1) in buckets else None
-    return next((lid for lid, config in buckets.items() if config.get("bucket") == reference), None)
 
 
 @jsii.implements(IAspect)

@@ -6,13 +6,19 @@ Each test names one property and fails if the construct stops providing it.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
 
 from berth_constructs.helm_repo_bucket import HelmRepoBucketProps
-from tests.support.tfjson import one_resource, policy_statements, principals, resources, statement
+from tests.support.tfjson import (
+    Reference,
+    one_resource,
+    policy_statements,
+    principals,
+    resources,
+    statement,
+)
 
 # The construct id of the Helm repository in every stack.
 REPO = "helm-repo"
@@ -120,9 +126,10 @@ def test_only_publishers_are_allowed_to_put_objects(stack: dict[str, Any]) -> No
     # The one publisher is the CI chart publisher the same stack creates: a reference to that
     # role, never a literal ARN that might not exist when the policy is written.
     (publisher,) = principals(publish)
-    role_id = re.fullmatch(r"\$\{aws_iam_role\.([^.]+)\.arn\}", publisher)
-    assert role_id, publisher
-    role = stack["resource"]["aws_iam_role"][role_id.group(1)]
+    role_id = Reference.parse(publisher)
+    assert role_id and not role_id.data, publisher
+    assert (role_id.type, role_id.attribute) == ("aws_iam_role", "arn"), publisher
+    role = stack["resource"]["aws_iam_role"][role_id.logical_id]
     assert role["name"].endswith("-chart-publisher")
     writers = [s for s in statements if s["effect"] == "Allow" and "s3:PutObject" in s["actions"]]
     assert writers == [publish]

@@ -20,7 +20,13 @@ import yaml
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.support.tfjson import data_sources, policy_statements, principals, resources
+from tests.support.tfjson import (
+    Reference,
+    data_sources,
+    policy_statements,
+    principals,
+    resources,
+)
 
 ACCOUNTS = {"uat": "111111111111", "prod": "222222222222", "edge": "333333333333"}
 EKS = ["uat", "prod"]
@@ -262,9 +268,10 @@ def test_a_release_runs_as_the_role_whose_trust_names_its_service_account(
     values = _release_values(workloads, release)
     account = values["serviceAccount"]
     assert account["create"] is True
-    lookup = re.fullmatch(r"\$\{data\.aws_iam_role\.([^.]+)\.arn\}", account["roleArn"])
-    assert lookup, account["roleArn"]
-    role_name = data_sources(workloads, "aws_iam_role")[lookup.group(1)]["name"]
+    lookup = Reference.parse(account["roleArn"])
+    assert lookup and lookup.data, account["roleArn"]
+    assert (lookup.type, lookup.attribute) == ("aws_iam_role", "arn"), account["roleArn"]
+    role_name = data_sources(workloads, "aws_iam_role")[lookup.logical_id]["name"]
     (role,) = [r for r in resources(synthesized[env], "aws_iam_role") if r["name"] == role_name]
     (trust,) = policy_statements(synthesized[env], role["assume_role_policy"])
     (subject,) = [c for c in trust["condition"] if c["variable"].endswith(":sub")]

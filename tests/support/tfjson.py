@@ -1,35 +1,40 @@
-"""Reading synthesized Terraform JSON in tests: resources by type, policy statements by reference."""
+"""Assertion helpers over `berth_core.tfjson`, the reader the review and the guards use.
+
+They return the synthesized blocks as they are (plain dicts, `statement` blocks with their
+snake_case keys), so that a test compares with what Terraform reads, and fail with a message
+that names what is missing.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from berth_core.tfjson import (
+    POLICY_DOCUMENT,
+    Reference,
+    Statement,
+    TerraformJson,
+    strip_metadata,
+)
+
+__all__ = [
+    "Reference",
+    "TfJson",
+    "data_sources",
+    "one_resource",
+    "policy_statements",
+    "principals",
+    "resources",
+    "statement",
+    "strip_metadata",
+]
 
 TfJson = dict[str, Any]
 
-_DATA_REF = re.compile(r"^\$\{data\.aws_iam_policy_document\.([^.]+)\.json\}$")
-
-
-def strip_metadata(value: Any) -> Any:
-    """Drop cdktf's `//` metadata blocks (paths, unique ids), as `Testing.synth` does."""
-    if isinstance(value, dict):
-        return {key: strip_metadata(item) for key, item in value.items() if key != "//"}
-    if isinstance(value, list):
-        return [strip_metadata(item) for item in value]
-    return value
-
 
 def resources(stack: TfJson, resource_type: str, construct: str = "") -> list[dict[str, Any]]:
-    """Resources of a type; with `construct`, only those inside that top-level construct id.
-
-    cdktf names a resource `<construct path joined by _>_<hash>`: the prefix is the stable part.
-    """
-    found = stack.get("resource", {}).get(resource_type, {})
-    return [
-        value
-        for key, value in found.items()
-        if key.startswith(f"{construct}_" if construct else "")
-    ]
+    """Resources of a type; with `construct`, only those inside that top-level construct id."""
+    return [block.config for block in TerraformJson(stack).resources(resource_type, construct)]
 
 
 def one_resource(stack: TfJson, resource_type: str, construct: str = "") -> dict[str, Any]:
@@ -41,15 +46,19 @@ def one_resource(stack: TfJson, resource_type: str, construct: str = "") -> dict
 
 
 def data_sources(stack: TfJson, data_type: str) -> dict[str, dict[str, Any]]:
-    return dict(stack.get("data", {}).get(data_type, {}))
+    """Data sources of a type by logical id."""
+    return {
+        block.logical_id: block.config for block in TerraformJson(stack).data_sources(data_type)
+    }
 
 
 def policy_statements(stack: TfJson, policy_ref: str) -> list[dict[str, Any]]:
     """The statements of the policy document a resource's `policy = "${data....json}"` names."""
-    match = _DATA_REF.match(policy_ref)
-    assert match, f"policy is not a DataAwsIamPolicyDocument reference: {policy_ref[:80]}"
-    document = data_sources(stack, "aws_iam_policy_document")[match.group(1)]
-    return list(document["statement"])
+    document = TerraformJson(stack).policy_document(policy_ref)
+    assert document is not None, (
+        f"policy is not a reference to a {POLICY_DOCUMENT} of the stack: {policy_ref[:80]}"
+    )
+    return list(document.config["statement"])
 
 
 def statement(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
@@ -59,4 +68,10 @@ def statement(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
 
 
 def principals(stmt: dict[str, Any], kind: str = "AWS") -> list[str]:
-    return [i for p in stmt.get("principals", []) if p["type"] == kind for i in p["identifiers"]]
+    """The identifiers of a policy document statement's principals of one type."""
+    return [
+        identifier
+        for principal in Statement.from_document(stmt).principals
+        if principal.type == kind
+        for identifier in principal.identifiers
+    ]
