@@ -20,6 +20,7 @@ from typing import Any
 
 from berth_core.config import Environment
 from berth_core.errors import BerthError
+from berth_core.naming import oidc_provider_arn
 
 Json = dict[str, Any]
 
@@ -367,10 +368,7 @@ def deploy_role_policy(environment: Environment, stacks: Sequence[Mapping[str, A
         "iam:role": [f"{arn['iam']}role/{name}" for name in sorted(set(roles))],
         "iam:policy": [f"{arn['iam']}policy/{name}" for name in policies],
         "iam:user": [f"{arn['iam']}user/{name}" for name in users],
-        "iam:oidc-provider": [
-            f"{arn['iam']}oidc-provider/{url.removeprefix('https://').rstrip('/')}"
-            for url in sorted(set(providers))
-        ],
+        "iam:oidc-provider": [oidc_provider_arn(account, url) for url in sorted(set(providers))],
         "kms:key": [f"{arn['kms']}key/*"],
         "kms:alias": [f"{arn['kms']}{alias}" for alias in aliases],
         "ecr": [f"{arn['ecr']}{name}" for name in sorted(set(repositories))],

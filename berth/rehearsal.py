@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from berth.local import EMULATOR_CREDENTIALS
 from berth.terraform import TerraformError, run_terraform, terraform_environment
 from berth_core.config import Environment
+from berth_core.naming import account_root_arn, issuer_host_path
 
 if TYPE_CHECKING:
     import boto3
@@ -152,7 +153,7 @@ def _role(iam: Any, name: str, account_id: str) -> None:
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Principal": {"AWS": account_root_arn(account_id)},
                 "Action": "sts:AssumeRole",
             }
         ],
@@ -227,7 +228,7 @@ def remove_prerequisite(environment: Environment, endpoint: str, key: str) -> No
     elif key in (CLUSTER_OIDC_PROVIDER, GITHUB_OIDC_PROVIDER):
         issuer = environment.looked_up_oidc_issuer
         wanted = (
-            issuer.removeprefix("https://").rstrip("/")
+            issuer_host_path(issuer)
             if key == CLUSTER_OIDC_PROVIDER and issuer
             else "token.actions.githubusercontent.com"
         )

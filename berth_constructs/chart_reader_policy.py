@@ -29,12 +29,14 @@ from constructs import Construct
 
 from berth_constructs.helm_repo_bucket import DECRYPT_ACTIONS, LIST_BUCKET_ACTIONS
 from berth_constructs.policies import Statement, kms_via_s3, listing_below, policy_document
-from berth_core.naming import key_prefix_problem
+from berth_core.validation import (
+    BUCKET_ARN,
+    IAM_POLICY_NAME,
+    KMS_KEY_ARN,
+    REGION,
+    key_prefix_problem,
+)
 
-_BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 _LABEL = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 # Reading a chart is GetObject (HeadObject is authorized by it too).
 # https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
@@ -59,16 +61,16 @@ class ChartRepositoryGrant:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Z][A-Za-z0-9]{0,30}", self.name):
             raise ValueError(f"name: {self.name!r} must be a short CamelCase word")
-        for field, value, pattern, kind in (
-            ("bucket_arn", self.bucket_arn, _BUCKET_ARN, "an S3 bucket ARN"),
-            ("kms_key_arn", self.kms_key_arn, _KMS_KEY_ARN, "a KMS key ARN"),
+        for field, value, rule in (
+            ("bucket_arn", self.bucket_arn, BUCKET_ARN),
+            ("kms_key_arn", self.kms_key_arn, KMS_KEY_ARN),
         ):
-            if not Token.is_unresolved(value) and not pattern.match(value):
-                raise ValueError(f"{field}: {value!r} is not {kind}")
+            if not Token.is_unresolved(value) and not rule.match(value):
+                raise ValueError(f"{field}: {value!r} is not {rule.kind}")
         problem = key_prefix_problem(self.prefix)
         if problem:
             raise ValueError(f"prefix: {problem}")
-        if not _REGION.match(self.region):
+        if not REGION.match(self.region):
             raise ValueError(f"region: {self.region!r} is not an AWS region")
 
     def statements(self) -> list[Statement]:
@@ -103,7 +105,7 @@ class ChartReaderPolicyProps:
     roles: Mapping[str, str]
 
     def __post_init__(self) -> None:
-        if not _POLICY_NAME.match(self.policy_name):
+        if not IAM_POLICY_NAME.match(self.policy_name):
             raise ValueError(f"policy_name: {self.policy_name!r} is not an IAM policy name")
         if not self.repositories:
             raise ValueError("repositories: at least one repository is required")

@@ -40,7 +40,18 @@ from berth_constructs.policies import (
     listing_below,
     policy_document,
 )
-from berth_core.naming import ci_role_names, key_prefix_problem
+from berth_core.naming import CI_ROLE_SUFFIXES, ci_role_names
+from berth_core.validation import (
+    BUCKET_ARN,
+    GITHUB_REPOSITORY,
+    IAM_NAME,
+    KMS_KEY_ARN,
+    OIDC_PROVIDER_ARN,
+    REGION,
+    ROLE_ARN,
+    Rule,
+    key_prefix_problem,
+)
 
 GITHUB_ACTIONS_ISSUER = "token.actions.githubusercontent.com"
 # The audience aws-actions/configure-aws-credentials requests by default.
@@ -59,18 +70,12 @@ IMAGE_PUSH_ACTIONS = (
     "ecr:UploadLayerPart",
 )
 
-# GitHub: owner 1-39 of [A-Za-z0-9-] (no leading dash), repository 1-100 of [A-Za-z0-9._-].
-_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 # The subject forms of GitHub's default `sub` claim that name a protected thing: a branch, a tag
 # or a deployment environment. `pull_request` is left out on purpose: any PR branch matches it.
 _SUBJECT = re.compile(r"^(ref:refs/heads/|ref:refs/tags/|environment:)[^\s]+$")
 _WILDCARD = re.compile(r"[*?]")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-_OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/(?P<issuer>[^\s*?]+)$")
-_BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_NAME_PREFIX = re.compile(r"^[\w+=,.@-]{1,48}$")
+# The longest name prefix whose role names are all IAM names (64 characters at most).
+_MAX_NAME_PREFIX = 64 - max(len(suffix) for suffix in CI_ROLE_SUFFIXES)
 _ISSUER = re.compile(r"^[a-z0-9.-]+(/[\w.-]+)*$")
 
 
@@ -112,7 +117,7 @@ class CiIdentitiesProps:
     permissions_boundary_arn: str | None = None
 
     def __post_init__(self) -> None:
-        if not _REPOSITORY.match(self.repository) or self.repository.endswith(("/.", "/..")):
+        if not GITHUB_REPOSITORY.match(self.repository) or self.repository.endswith(("/.", "/..")):
             raise ValueError(
                 f"repository: {self.repository!r} is not a GitHub repository 'owner/name'"
                 " (no wildcards)"
@@ -121,11 +126,16 @@ class CiIdentitiesProps:
             raise ValueError(
                 f"environment_name: {self.environment_name!r} is not an environment name"
             )
-        if not _NAME_PREFIX.match(self.name_prefix):
+        roles = ci_role_names(self.name_prefix)
+        if not all(
+            IAM_NAME.match(name)
+            for name in (roles.chart_publisher, roles.image_publisher, roles.deployer)
+        ):
             raise ValueError(
-                f"name_prefix: {self.name_prefix!r} must be 1-48 of [\\w+=,.@-] (role names)"
+                f"name_prefix: {self.name_prefix!r} must be 1-{_MAX_NAME_PREFIX} of [\\w+=,.@-]"
+                " (role names)"
             )
-        if not _REGION.match(self.region):
+        if not REGION.match(self.region):
             raise ValueError(f"region: {self.region!r} is not an AWS region")
         if not _ISSUER.match(self.oidc_issuer):
             raise ValueError(
@@ -144,7 +154,7 @@ class CiIdentitiesProps:
     def _check_resources(self) -> None:
         """The ARNs the policies grant on: exact, never wildcards."""
         if self.deploy_role_arn is not None:
-            _check_arn("deploy_role_arn", self.deploy_role_arn, _ROLE_ARN, "an IAM role ARN")
+            _check_arn("deploy_role_arn", self.deploy_role_arn, ROLE_ARN)
         if (
             self.permissions_boundary_arn is not None
             and not self.permissions_boundary_arn.startswith("arn:")
@@ -176,7 +186,7 @@ class CiIdentitiesProps:
             raise ValueError("oidc_provider_arn: required unless create_oidc_provider is True")
         if Token.is_unresolved(self.oidc_provider_arn):
             return
-        match = _OIDC_PROVIDER_ARN.match(self.oidc_provider_arn)
+        match = OIDC_PROVIDER_ARN.match(self.oidc_provider_arn)
         if match is None or match.group("issuer") != self.oidc_issuer:
             raise ValueError(
                 f"oidc_provider_arn: {self.oidc_provider_arn!r} is not the IAM OIDC provider of"
@@ -188,12 +198,12 @@ class CiIdentitiesProps:
         return self.deploy_subject or f"environment:{self.environment_name}"
 
 
-def _check_arn(field: str, value: str, pattern: re.Pattern[str], kind: str) -> None:
-    """Literal ARNs must match `pattern`; tokens (resolved at apply) are taken as given."""
+def _check_arn(field: str, value: str, rule: Rule) -> None:
+    """Literal ARNs must follow `rule`; tokens (resolved at apply) are taken as given."""
     if Token.is_unresolved(value):
         return
-    if not pattern.match(value):
-        raise ValueError(f"{field}: {value!r} is not {kind}")
+    if not rule.match(value):
+        raise ValueError(f"{field}: {value!r} is not {rule.kind}")
 
 
 class CiIdentities(Construct):
@@ -269,8 +279,8 @@ class CiIdentities(Construct):
         this key. Call once."""
         if self._publisher is None:
             raise ValueError("grant_chart_publish: created without create_chart_publisher=True")
-        _check_arn("bucket_arn", bucket_arn, _BUCKET_ARN, "an S3 bucket ARN")
-        _check_arn("kms_key_arn", kms_key_arn, _KMS_KEY_ARN, "a KMS key ARN")
+        _check_arn("bucket_arn", bucket_arn, BUCKET_ARN)
+        _check_arn("kms_key_arn", kms_key_arn, KMS_KEY_ARN)
         problem = key_prefix_problem(prefix)
         if problem:
             raise ValueError(f"prefix: {problem}")

@@ -10,7 +10,6 @@ https://docs.aws.amazon.com/eks/latest/userguide/enable-iam-roles-for-service-ac
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from cdktf import Postcondition, Precondition, TerraformResourceLifecycle
@@ -21,8 +20,8 @@ from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnec
 from constructs import Construct
 
 from berth_constructs.irsa_service_account import STS_AUDIENCE
-
-_ISSUER_URL = re.compile(r"^https://[^\s/]+(/[^\s]*)?$")
+from berth_core.naming import issuer_host_path
+from berth_core.validation import HTTPS_URL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,13 +37,13 @@ class ClusterOidcProviderProps:
     reported_by: str = "the cluster"
 
     def __post_init__(self) -> None:
-        if not _ISSUER_URL.match(self.issuer_url):
+        if not HTTPS_URL.match(self.issuer_url):
             raise ValueError(f"issuer_url: {self.issuer_url!r} is not an https:// issuer URL")
 
     @property
     def issuer_host_path(self) -> str:
         """The issuer without its scheme: the prefix of IRSA condition keys."""
-        return self.issuer_url.removeprefix("https://").rstrip("/")
+        return issuer_host_path(self.issuer_url)
 
 
 class ClusterOidcProvider(Construct):

@@ -16,7 +16,6 @@ pull, or push, only on the repositories granted with `grant_registry_access`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,8 +26,7 @@ from constructs import Construct
 from berth_constructs.ecr_registry import RefresherTrust, registry_access_statements
 from berth_constructs.irsa_service_account import IrsaServiceAccount
 from berth_constructs.policies import policy_document
-
-_IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+from berth_core.validation import IAM_NAME
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +40,7 @@ class EcrClientIdentityProps:
     allow_force_destroy: bool = False
 
     def __post_init__(self) -> None:
-        if not _IAM_NAME.match(self.name):
+        if not IAM_NAME.match(self.name):
             raise ValueError(f"name: {self.name!r} is not an IAM name (1-64 of [\\w+=,.@-])")
         if self.trust is not None and self.trust.role_name != self.name:
             raise ValueError(

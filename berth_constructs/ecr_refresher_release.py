@@ -25,14 +25,10 @@ from typing import NotRequired, TypedDict
 from cdktf import TerraformProvider, Token
 from constructs import Construct
 
-from berth_constructs.ecr_registry import ContainerImage
+from berth_constructs.container_image import ContainerImage
 from berth_constructs.helm_chart import ChartSource, install_chart
+from berth_core.validation import ACCOUNT_ID, DNS_LABEL, DNS_SUBDOMAIN, REGION, ROLE_ARN
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _DURATION = re.compile(r"^(?=.)(\d+h)?(\d+m)?(\d+s)?$")
 
 
@@ -156,7 +152,7 @@ class EcrRefresherReleaseProps:
     provider: TerraformProvider | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:  # noqa: PLR0912 - one check per field, in field order
-        if not _REGION.match(self.region):
+        if not REGION.match(self.region):
             raise ValueError(f"region: {self.region!r} is not an AWS region")
         modes = [bool(self.target_namespaces), bool(self.target_namespace_selector)]
         if sum([*modes, self.allow_all_namespaces]) != 1:
@@ -165,14 +161,14 @@ class EcrRefresherReleaseProps:
                 " target_namespace_selector or allow_all_namespaces"
             )
         for namespace in (*self.target_namespaces, self.namespace):
-            if not _DNS_LABEL.match(namespace):
+            if not DNS_LABEL.match(namespace):
                 raise ValueError(f"target_namespaces: {namespace!r} is not a namespace name")
         if (self.role_arn is None) == (self.aws_credentials_secret is None):
             raise ValueError(
                 "role_arn: give exactly one AWS identity: role_arn (web identity) or"
                 " aws_credentials_secret (keys made outside Terraform)"
             )
-        if self.role_arn and _is_value(self.role_arn) and not _ROLE_ARN.match(self.role_arn):
+        if self.role_arn and _is_value(self.role_arn) and not ROLE_ARN.match(self.role_arn):
             raise ValueError(f"role_arn: {self.role_arn!r} is not an IAM role ARN")
         names = {
             "aws_credentials_secret": [self.aws_credentials_secret or "x"],
@@ -186,10 +182,10 @@ class EcrRefresherReleaseProps:
         }
         for field_name, values in names.items():
             for value in values:
-                if not _DNS_SUBDOMAIN.match(value):
+                if not DNS_SUBDOMAIN.match(value):
                     raise ValueError(f"{field_name}: {value!r} is not a Kubernetes object name")
         for registry_id in self.registry_ids:
-            if _is_value(registry_id) and not _ACCOUNT_ID.match(registry_id):
+            if _is_value(registry_id) and not ACCOUNT_ID.match(registry_id):
                 raise ValueError(f"registry_ids: {registry_id!r} is not a 12-digit account id")
         if self.enable_builder_secret and self.builder_secret_name == self.pull_secret_name:
             raise ValueError("builder_secret_name: must differ from pull_secret_name")
@@ -202,7 +198,7 @@ class EcrRefresherReleaseProps:
                 "create_builder_service_account: needs enable_builder_secret, a"
                 " builder_service_account and target_namespaces (the account is made in each)"
             )
-        if self.status_config_map and not _DNS_SUBDOMAIN.match(self.status_config_map):
+        if self.status_config_map and not DNS_SUBDOMAIN.match(self.status_config_map):
             raise ValueError(
                 f"status_config_map: {self.status_config_map!r} is not a Kubernetes object name"
             )

@@ -12,7 +12,6 @@ user and no access keys are created, since Terraform would keep the secret key i
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +28,15 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
+from berth_constructs.container_image import ContainerImage
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.kms import kms_alias_name
 from berth_constructs.policies import Statement, policy_document
+from berth_core.validation import (
+    ROLE_OR_ROOT_ARN,
+    ecr_repository_name_problem,
+    retention_days_problem,
+)
 
 # Reading an image: manifest, layer URLs, layer existence.
 # https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-policy-examples.html
@@ -48,16 +53,6 @@ PUSH_ACTIONS = (
     "ecr:CompleteLayerUpload",
     "ecr:PutImage",
 )
-
-# ECR repository names: lowercase path segments of [a-z0-9] separated by `.`, `_` or `-`.
-# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html
-_REPOSITORY_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+)$")
-# Docker tag grammar, and the digest form both charts accept.
-_IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
-# `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME` or any `[host[:port]/]path`, without tag or digest.
-_IMAGE_REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9.-]*(:\d+)?(/[a-z0-9][a-z0-9._-]*)*$")
 
 
 def registry_access_statements(
@@ -87,51 +82,11 @@ def _check_principals(field: str, principals: Sequence[str]) -> None:
     for principal in principals:
         if Token.is_unresolved(principal):
             continue  # an ARN from another resource of the stack: known to be an ARN
-        if not _PRINCIPAL_ARN.match(principal):
+        if not ROLE_OR_ROOT_ARN.match(principal):
             raise ValueError(
                 f"{field}: {principal!r} is not an IAM role or account-root ARN;"
                 " public or wildcard access is not offered"
             )
-
-
-@dataclass(frozen=True, kw_only=True)
-class ContainerImage:
-    """An image in a repository, pinned by digest (preferred) or by an immutable tag."""
-
-    # Repository URL without tag or digest, e.g. `EcrRegistry.repository_url`.
-    repository: str
-    # Image tag; ECR tags are immutable here, so a tag names one image.
-    tag: str = ""
-    # Image digest `sha256:...`; wins over the tag in both charts.
-    digest: str = ""
-
-    def __post_init__(self) -> None:
-        if not Token.is_unresolved(self.repository) and not _IMAGE_REPOSITORY.match(
-            self.repository
-        ):
-            raise ValueError(
-                f"repository: {self.repository!r} is not an image repository (no tag or digest)"
-            )
-        if bool(self.tag) == bool(self.digest):
-            raise ValueError("tag: give exactly one of tag or digest, so the image is pinned")
-        if self.tag and not _IMAGE_TAG.match(self.tag):
-            raise ValueError(f"tag: {self.tag!r} is not a Docker image tag")
-        if self.tag == "latest":
-            raise ValueError("tag: 'latest' does not pin an image; use a version tag or digest")
-        # A digest from a lookup (`${data.aws_ecr_image...}`) is checked by ECR at plan time.
-        if (
-            self.digest
-            and not Token.is_unresolved(self.digest)
-            and not _IMAGE_DIGEST.match(self.digest)
-        ):
-            raise ValueError(f"digest: {self.digest!r} is not a sha256:<64 hex> digest")
-
-    @property
-    def reference(self) -> str:
-        """`repository@digest` or `repository:tag`, as a container runtime pulls it."""
-        return (
-            f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,19 +143,16 @@ class EcrRegistryProps:
     allow_force_delete: bool = False
 
     def __post_init__(self) -> None:
-        if not 2 <= len(self.repository_name) <= 256 or not _REPOSITORY_NAME.match(
-            self.repository_name
-        ):
-            raise ValueError(
-                f"repository_name: {self.repository_name!r} is not an ECR repository name"
-                " (lowercase segments of [a-z0-9._-] separated by '/')"
-            )
+        problem = ecr_repository_name_problem(self.repository_name)
+        if problem:
+            raise ValueError(f"repository_name: {problem}")
         if not self.push_principals:
             raise ValueError("push_principals: at least one pusher (the CI role) is required")
         _check_principals("push_principals", self.push_principals)
         _check_principals("pull_principals", self.pull_principals)
-        if not 1 <= self.untagged_image_expiry_days <= 3650:
-            raise ValueError("untagged_image_expiry_days: must be between 1 and 3650")
+        problem = retention_days_problem(self.untagged_image_expiry_days)
+        if problem:
+            raise ValueError(f"untagged_image_expiry_days: {problem}")
         if not 1 <= self.tagged_images_to_keep <= 10000:
             raise ValueError("tagged_images_to_keep: must be between 1 and 10000")
 

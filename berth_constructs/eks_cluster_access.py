@@ -27,6 +27,8 @@ from cdktf_cdktf_provider_helm.provider import (
 from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider, KubernetesProviderExec
 from constructs import Construct
 
+from berth_core.validation import HTTPS_URL
+
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 
 
@@ -62,7 +64,7 @@ class EksClusterAccessProps:
             raise ValueError("remote_state_bucket: remote_state facts need a bucket and a key")
         if self.facts_source == "eks_api" and (self.remote_state_bucket or self.remote_state_key):
             raise ValueError("remote_state_bucket: only used when facts_source is 'remote_state'")
-        if not self.oidc_issuer_url.startswith("https://"):
+        if not HTTPS_URL.match(self.oidc_issuer_url):
             raise ValueError("oidc_issuer_url: must be an https:// URL")
         if not (self.enable_kubernetes_provider or self.enable_helm_provider):
             raise ValueError("enable_kubernetes_provider: enable at least one provider")

@@ -14,7 +14,6 @@ https://registry.terraform.io/providers/hashicorp/kubernetes/latest/docs#authent
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,8 +27,7 @@ from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider, Kuberne
 from constructs import Construct
 
 from berth_constructs.eks_cluster_access import EXEC_API_VERSION
-
-_HOST = re.compile(r"^https://[^\s/]+(/[^\s]*)?$")
+from berth_core.validation import HTTPS_URL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +56,7 @@ class ExternalClusterAccessProps:
         if kubeconfig and not (self.config_path and self.config_context):
             raise ValueError("config_context: name the context, so a deploy never follows")
         if exec_plugin:
-            if not (self.host and _HOST.match(self.host)):
+            if not (self.host and HTTPS_URL.match(self.host)):
                 raise ValueError(f"host: {self.host!r} is not an https:// API server URL")
             if "-----BEGIN CERTIFICATE-----" not in (self.cluster_ca_certificate or ""):
                 raise ValueError("cluster_ca_certificate: give the CA bundle as PEM")

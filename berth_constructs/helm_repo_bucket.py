@@ -15,7 +15,6 @@ https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-exter
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +23,15 @@ from constructs import Construct
 
 from berth_constructs.policies import Condition, Statement, kms_via_s3, listing_below
 from berth_constructs.private_bucket import PrivateBucket, PrivateBucketProps
-from berth_core.naming import ORGANIZATION_ID, ORGANIZATION_PATH, key_prefix_problem
+from berth_core.naming import account_root_arn
+from berth_core.validation import (
+    ACCOUNT_ID,
+    ORGANIZATION_ID,
+    ORGANIZATION_PATH,
+    REGION,
+    key_prefix_problem,
+    retention_days_problem,
+)
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 LIST_BUCKET_ACTIONS = ("s3:ListBucket",)
@@ -33,8 +40,6 @@ WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpl
 # S3 decrypts an SSE-KMS object for the reader with the reader's own permission on the key.
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html
 DECRYPT_ACTIONS = ("kms:Decrypt",)
-
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,9 +70,9 @@ class HelmRepoBucketProps:
     allow_force_destroy: bool = False
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"\d{12}", self.account_id):
+        if not ACCOUNT_ID.match(self.account_id):
             raise ValueError(f"account_id: {self.account_id!r} is not a 12-digit AWS account id")
-        if not _REGION.match(self.region):
+        if not REGION.match(self.region):
             raise ValueError(f"region: {self.region!r} is not an AWS region")
         if not self.publisher_principals:
             raise ValueError("publisher_principals: at least one publisher is required")
@@ -79,8 +84,9 @@ class HelmRepoBucketProps:
         problem = key_prefix_problem(self.prefix)
         if problem:
             raise ValueError(f"prefix: {problem}")
-        if not 1 <= self.noncurrent_version_expiration_days <= 3650:
-            raise ValueError("noncurrent_version_expiration_days: must be between 1 and 3650")
+        problem = retention_days_problem(self.noncurrent_version_expiration_days)
+        if problem:
+            raise ValueError(f"noncurrent_version_expiration_days: {problem}")
         if self.kms_key_arn is not None and (self.decrypt_principals or self.has_organizations):
             raise ValueError(
                 "kms_key_arn: readers outside the account need a decrypt grant in the key's"
@@ -96,23 +102,18 @@ class HelmRepoBucketProps:
                 raise ValueError(
                     f"principals: {principal!r} is not an IAM ARN; public access is not offered"
                 )
-        if self.reader_organization_id is not None and not ORGANIZATION_ID.match(
-            self.reader_organization_id
-        ):
-            raise ValueError(
-                f"reader_organization_id: {self.reader_organization_id!r} is not an"
-                " organization id (o-...)"
-            )
+        if self.reader_organization_id is not None:
+            problem = ORGANIZATION_ID.problem(self.reader_organization_id)
+            if problem:
+                raise ValueError(f"reader_organization_id: {problem}")
         for path in self.reader_organization_paths:
-            if not ORGANIZATION_PATH.match(path):
-                raise ValueError(
-                    f"reader_organization_paths: {path!r} is not an organization path"
-                    " (o-ORG/r-ROOT/ou-.../, optionally ending in *)"
-                )
+            problem = ORGANIZATION_PATH.problem(path)
+            if problem:
+                raise ValueError(f"reader_organization_paths: {problem}")
 
     @property
     def account_root(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:root"
+        return account_root_arn(self.account_id)
 
     @property
     def decrypt_principals(self) -> list[str]:

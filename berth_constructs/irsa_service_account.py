@@ -9,7 +9,6 @@ https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,22 +22,12 @@ from cdktf_cdktf_provider_kubernetes.service_account_v1 import (
 from constructs import Construct
 
 from berth_constructs.policies import Condition, Statement, policy_document
+from berth_core.naming import issuer_host_path
+from berth_core.validation import DNS_LABEL, DNS_SUBDOMAIN, IAM_NAME, OIDC_PROVIDER_ARN
 
 # The audience EKS's pod identity webhook requests for IRSA tokens.
 STS_AUDIENCE = "sts.amazonaws.com"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
-
-_OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/(?P<issuer>[^\s*?]+)$")
-# RFC 1123 label (namespace) and subdomain (ServiceAccount name), as Kubernetes validates them.
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-
-
-def oidc_provider_arn(account_id: str, issuer_url: str, partition: str = "aws") -> str:
-    """The IAM OIDC provider ARN of a cluster issuer (`https://oidc.eks.REGION.amazonaws.com/id/ID`)."""
-    host_path = issuer_url.removeprefix("https://").rstrip("/")
-    return f"arn:{partition}:iam::{account_id}:oidc-provider/{host_path}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,11 +53,11 @@ class IrsaServiceAccountProps:
     permissions_boundary_arn: str | None = None
 
     def __post_init__(self) -> None:
-        if not _DNS_LABEL.match(self.namespace):
+        if not DNS_LABEL.match(self.namespace):
             raise ValueError(f"namespace: {self.namespace!r} is not a Kubernetes namespace name")
-        if not _DNS_SUBDOMAIN.match(self.name):
+        if not DNS_SUBDOMAIN.match(self.name):
             raise ValueError(f"name: {self.name!r} is not a Kubernetes ServiceAccount name")
-        if not _ROLE_NAME.match(self.role_name):
+        if not IAM_NAME.match(self.role_name):
             raise ValueError(
                 f"role_name: {self.role_name!r} is not an IAM role name (1-64 of [\\w+=,.@-])"
             )
@@ -85,7 +74,7 @@ class IrsaServiceAccountProps:
             if self.oidc_issuer_url is None:
                 raise ValueError("oidc_issuer_url: required when oidc_provider_arn is a reference")
             return
-        match = _OIDC_PROVIDER_ARN.match(self.oidc_provider_arn)
+        match = OIDC_PROVIDER_ARN.match(self.oidc_provider_arn)
         if match is None:
             raise ValueError(
                 f"oidc_provider_arn: {self.oidc_provider_arn!r} is not an IAM OIDC provider ARN"
@@ -101,8 +90,8 @@ class IrsaServiceAccountProps:
     def oidc_issuer(self) -> str:
         """Issuer host and path (no scheme): the prefix of the `:sub` and `:aud` condition keys."""
         if self.oidc_issuer_url is not None:
-            return self.oidc_issuer_url.removeprefix("https://").rstrip("/")
-        match = _OIDC_PROVIDER_ARN.match(self.oidc_provider_arn)
+            return issuer_host_path(self.oidc_issuer_url)
+        match = OIDC_PROVIDER_ARN.match(self.oidc_provider_arn)
         assert match is not None  # checked in __post_init__
         return match.group("issuer")
 

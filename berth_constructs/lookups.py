@@ -8,7 +8,6 @@ first, with the provider's error naming the missing thing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from cdktf_cdktf_provider_aws.data_aws_ecr_image import DataAwsEcrImage
@@ -16,12 +15,8 @@ from cdktf_cdktf_provider_aws.data_aws_ecr_repository import DataAwsEcrRepositor
 from cdktf_cdktf_provider_aws.data_aws_iam_role import DataAwsIamRole
 from constructs import Construct
 
-from berth_constructs.ecr_registry import ContainerImage
-
-# A role of `account_id` by name; role paths (`role/path/name`) keep the last segment.
-_ROLE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]+)$"
-)
+from berth_constructs.container_image import ContainerImage
+from berth_core.validation import ROLE_ARN
 
 
 def existing_role_arn(scope: Construct, id: str, role_name: str) -> str:
@@ -44,7 +39,8 @@ def external_principals(
     """
     resolved = []
     for principal in principals:
-        match = _ROLE_ARN.match(principal)
+        # A role of `account_id` by name; role paths (`role/path/name`) keep the last segment.
+        match = ROLE_ARN.match(principal)
         if match is None or match.group("account") != account_id:
             resolved.append(principal)
             continue

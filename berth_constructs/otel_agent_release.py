@@ -9,7 +9,6 @@ and is in no value of this release.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,39 +16,14 @@ from typing import Any, Literal
 from cdktf import TerraformProvider, Token
 from constructs import Construct
 
+from berth_constructs.container_image import ContainerImage
 from berth_constructs.helm_chart import ChartSource, install_chart
 from berth_core.naming import SecretAppConfigNames
+from berth_core.validation import ROLE_ARN, host_name_problem
 
 # The chart in this repository; synth copies it in as a cdktf asset, so the JSON holds a path
 # relative to the stack's folder and no machine's path.
 _CHART_DIR = Path(__file__).resolve().parents[1] / "charts" / "otel-agent"
-
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
-_DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ImageRef:
-    """A container image, pinned by tag and optionally by digest (the digest wins)."""
-
-    # Registry and repository, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com/appconfig-fetch`.
-    repository: str
-    # Pinned tag, never `latest`.
-    tag: str
-    # `sha256:...`; when set the image is pulled by digest.
-    digest: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.repository:
-            raise ValueError("repository: required")
-        if not self.tag or self.tag == "latest":
-            raise ValueError(f"tag: {self.tag!r} is not a pinned tag")
-        if self.digest and not Token.is_unresolved(self.digest) and not _DIGEST.match(self.digest):
-            raise ValueError(f"digest: {self.digest!r} is not sha256:<64 hex>")
-
-    def values(self) -> dict[str, str]:
-        return {"repository": self.repository, "tag": self.tag, "digest": self.digest}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,17 +53,17 @@ class OtelAgentReleaseProps:
     coralogix_application_name: str = ""
     coralogix_subsystem_name: str = ""
     # Collector and fetch sidecar images; None keeps the chart's pinned defaults.
-    collector_image: ImageRef | None = None
-    fetcher_image: ImageRef | None = None
+    collector_image: ContainerImage | None = None
+    fetcher_image: ContainerImage | None = None
     # Helm provider of the cluster; None uses the stack's default helm provider.
     provider: TerraformProvider | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not _DOMAIN.match(self.coralogix_domain):
+        if host_name_problem(self.coralogix_domain):
             raise ValueError(f"coralogix_domain: {self.coralogix_domain!r} is not a domain name")
         if self.mode not in ("deployment", "daemonset"):
             raise ValueError(f"mode: {self.mode!r} must be deployment or daemonset")
-        if not Token.is_unresolved(self.role_arn) and not _ROLE_ARN.match(self.role_arn):
+        if not Token.is_unresolved(self.role_arn) and not ROLE_ARN.match(self.role_arn):
             raise ValueError(f"role_arn: {self.role_arn!r} is not an IAM role ARN")
 
 
@@ -106,8 +80,8 @@ def otel_agent_values(
     json_key: str = "",
     coralogix_application_name: str = "",
     coralogix_subsystem_name: str = "",
-    collector_image: ImageRef | None = None,
-    fetcher_image: ImageRef | None = None,
+    collector_image: ContainerImage | None = None,
+    fetcher_image: ContainerImage | None = None,
 ) -> dict[str, Any]:
     """The chart's values: where to fetch the key and who runs the pods; never the key itself."""
     values: dict[str, Any] = {

@@ -9,7 +9,6 @@ decrypt for readers in other accounts) with `key_policy_statements`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,6 +42,8 @@ from constructs import Construct
 
 from berth_constructs.kms import kms_alias_name
 from berth_constructs.policies import Statement, deny_insecure_transport, policy_document
+from berth_core.naming import account_root_arn
+from berth_core.validation import ACCOUNT_ID, retention_days_problem
 
 # Multipart uploads nobody completed within a week are abandoned: their parts cost storage.
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
@@ -66,10 +67,11 @@ class PrivateBucketProps:
     allow_force_destroy: bool = False
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"\d{12}", self.account_id):
+        if not ACCOUNT_ID.match(self.account_id):
             raise ValueError(f"account_id: {self.account_id!r} is not a 12-digit AWS account id")
-        if not 1 <= self.noncurrent_version_expiration_days <= 3650:
-            raise ValueError("noncurrent_version_expiration_days: must be between 1 and 3650")
+        problem = retention_days_problem(self.noncurrent_version_expiration_days)
+        if problem:
+            raise ValueError(f"noncurrent_version_expiration_days: {problem}")
         if self.kms_key_arn is not None and self.key_policy_statements:
             raise ValueError(
                 "key_policy_statements: only for the key this construct creates (kms_key_arn"
@@ -168,7 +170,7 @@ class PrivateBucket(Construct):
 
     def _key_policy(self, props: PrivateBucketProps) -> DataAwsIamPolicyDocument:
         """The key's policy, written out instead of left to KMS's default."""
-        root = f"arn:aws:iam::{props.account_id}:root"
+        root = account_root_arn(props.account_id)
         return policy_document(
             self,
             "kms-key-policy",

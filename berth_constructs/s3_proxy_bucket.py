@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from constructs import Construct
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.policies import Condition, Statement
 from berth_constructs.private_bucket import PrivateBucket, PrivateBucketProps
-from berth_core.naming import key_prefix_problem
+from berth_core.validation import bucket_name_problem, key_prefix_problem
 
 # What the proxy calls: HeadObject/GetObject (s3:GetObject) and, for 404 instead of 403 on a
 # missing key and for its readiness probe, s3:ListBucket.
@@ -33,7 +32,6 @@ from berth_core.naming import key_prefix_problem
 READ_OBJECT_ACTIONS = ("s3:GetObject",)
 LIST_BUCKET_ACTIONS = ("s3:ListBucket",)
 
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # A state address per file keeps Terraform plans small; thousands of files belong to `aws s3 sync`.
 MAX_CONTENT_FILES = 500
 
@@ -70,8 +68,9 @@ class S3ProxyBucketProps:
     allow_force_destroy: bool = False
 
     def __post_init__(self) -> None:
-        if not _BUCKET_NAME.match(self.bucket_name) or ".." in self.bucket_name:
-            raise ValueError(f"bucket_name: {self.bucket_name!r} is not an S3 bucket name")
+        problem = bucket_name_problem(self.bucket_name)
+        if problem:
+            raise ValueError(f"bucket_name: {problem}")
         if self.reader.create_service_account:
             raise ValueError(
                 "reader: create_service_account must be False (the proxy's chart creates it)"

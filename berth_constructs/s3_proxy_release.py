@@ -13,27 +13,29 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypedDict
 from urllib.parse import quote
 
 from cdktf import TerraformProvider, Token
 from constructs import Construct
 
-from berth_constructs.ecr_registry import ContainerImage
+from berth_constructs.container_image import ContainerImage
 from berth_constructs.helm_chart import ChartSource, install_chart
 from berth_constructs.s3_proxy_bucket import check_index_document, check_prefix
+from berth_constructs.s3_proxy_values import S3ProxyValues
+from berth_core.validation import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    REGION,
+    ROLE_ARN,
+    bucket_name_problem,
+    host_name_problem,
+)
 
 # bcrypt as htpasswd -B and the bcrypt library write it: $2a$/$2b$/$2y$, cost, 53 characters.
 _BCRYPT_HASH = re.compile(r"^\$2[aby]\$(?P<cost>\d{2})\$[./A-Za-z0-9]{53}$")
 # OWASP password storage cheat sheet: bcrypt work factor 10 or more.
 MIN_BCRYPT_COST = 10
 _HTPASSWD_USER = re.compile(r"^[^:\s]{1,255}$")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,14 +86,16 @@ class S3ProxyReleaseProps:
     provider: TerraformProvider | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not _BUCKET_NAME.match(self.bucket_name) or ".." in self.bucket_name:
-            raise ValueError(f"bucket_name: {self.bucket_name!r} is not an S3 bucket name")
-        if not Token.is_unresolved(self.bucket_region) and not _REGION.match(self.bucket_region):
+        problem = bucket_name_problem(self.bucket_name)
+        if problem:
+            raise ValueError(f"bucket_name: {problem}")
+        if not Token.is_unresolved(self.bucket_region) and not REGION.match(self.bucket_region):
             raise ValueError(f"bucket_region: {self.bucket_region!r} is not an AWS region")
-        if not Token.is_unresolved(self.role_arn) and not _ROLE_ARN.match(self.role_arn):
+        if not Token.is_unresolved(self.role_arn) and not ROLE_ARN.match(self.role_arn):
             raise ValueError(f"role_arn: {self.role_arn!r} is not an IAM role ARN")
-        if not _HOST.match(self.host):
-            raise ValueError(f"host: {self.host!r} is not a DNS host name")
+        problem = host_name_problem(self.host)
+        if problem:
+            raise ValueError(f"host: {problem}")
         self._check_auth()
         if bool(self.tls_secret_name) == self.allow_self_signed_tls:
             raise ValueError(
@@ -100,10 +104,10 @@ class S3ProxyReleaseProps:
             )
         for name_field in ("tls_secret_name", "htpasswd_secret_name", "service_account_name"):
             value = getattr(self, name_field)
-            if value is not None and not _DNS_SUBDOMAIN.match(value):
+            if value is not None and not DNS_SUBDOMAIN.match(value):
                 raise ValueError(f"{name_field}: {value!r} is not a Kubernetes object name")
         for label_field in ("namespace", "release_name"):
-            if not _DNS_LABEL.match(getattr(self, label_field)):
+            if not DNS_LABEL.match(getattr(self, label_field)):
                 raise ValueError(
                     f"{label_field}: {getattr(self, label_field)!r} is not a DNS label"
                 )
@@ -141,57 +145,6 @@ class S3ProxyReleaseProps:
 def htpasswd(users: Mapping[str, str]) -> str:
     """htpasswd file text: one `user:hash` line per user, sorted so the values are stable."""
     return "".join(f"{user}:{users[user]}\n" for user in sorted(users))
-
-
-class _Image(TypedDict):
-    repository: str
-    tag: str
-    digest: str
-    pullPolicy: str
-
-
-class _S3(TypedDict):
-    bucket: str
-    region: str
-    prefix: str
-    indexDocument: str
-    accessDeniedStatus: int
-
-
-class _Auth(TypedDict):
-    enabled: bool
-    htpasswd: str
-    existingSecret: str
-
-
-class _ServiceAccount(TypedDict):
-    create: bool
-    name: str
-    roleArn: str
-
-
-class _Tls(TypedDict):
-    secretName: str
-    selfSigned: bool
-
-
-class _Ingress(TypedDict):
-    enabled: bool
-    className: str
-    annotations: dict[str, str]
-    host: str
-    tls: _Tls
-
-
-class S3ProxyValues(TypedDict):
-    """The values of `charts/s3proxy` this construct sets (schema-checked in tests)."""
-
-    image: _Image
-    s3: _S3
-    auth: _Auth
-    serviceAccount: _ServiceAccount
-    ingress: _Ingress
-    replicaCount: int
 
 
 class S3ProxyRelease(Construct):

@@ -16,7 +16,6 @@ https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-creating-config
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +38,7 @@ from constructs import Construct
 from berth_constructs.irsa_service_account import IrsaServiceAccount
 from berth_constructs.policies import Condition, Statement, policy_document
 from berth_core.naming import SecretAppConfigNames, secret_app_config_names
+from berth_core.validation import ACCOUNT_ID, REGION
 
 ValueSource = Literal["ephemeral_variable", "out_of_band"]
 
@@ -46,9 +46,6 @@ ValueSource = Literal["ephemeral_variable", "out_of_band"]
 # is the deprecated API and is never granted.
 # https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-retrieving-the-configuration.html
 WORKLOAD_READ_ACTIONS = ("appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration")
-
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,9 +73,9 @@ class SecretAppConfigProps:
     def __post_init__(self) -> None:
         # Raises ValueError("name: ...") for an invalid name or too long a role name.
         secret_app_config_names(self.name_prefix, self.environment_name, self.name)
-        if not _ACCOUNT_ID.match(self.account_id):
+        if not ACCOUNT_ID.match(self.account_id):
             raise ValueError(f"account_id: {self.account_id!r} is not a 12-digit AWS account id")
-        if not _REGION.match(self.region):
+        if not REGION.match(self.region):
             raise ValueError(f"region: {self.region!r} is not an AWS region")
         if self.value_source not in ("ephemeral_variable", "out_of_band"):
             raise ValueError(

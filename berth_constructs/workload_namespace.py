@@ -20,13 +20,14 @@ from typing import Literal
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from constructs import Construct
 
+from berth_core.validation import DNS_LABEL
+
 PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
 # Labels the API server's Pod Security admission reads.
 # https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-namespace-labels/
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
 
 _MANAGED_BY = "app.kubernetes.io/managed-by"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^(latest|v1\.\d+)$")
 
 
@@ -42,7 +43,7 @@ class WorkloadNamespaceProps:
     extra_labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _DNS_LABEL.match(self.name):
+        if not DNS_LABEL.match(self.name):
             raise ValueError(f"name: {self.name!r} is not a Kubernetes namespace name")
         if self.pod_security_level not in ("privileged", "baseline", "restricted"):
             raise ValueError(

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,19 +29,40 @@ from pydantic import (
 from berth_core.errors import BerthError
 from berth_core.naming import (
     APP_IMAGES,
-    ORGANIZATION_ID,
-    ORGANIZATION_PATH,
     CredentialsRelease,
     StackNames,
     WorkloadIdentity,
+    account_root_arn,
     chart_reader_policy_name,
     ci_role_names,
     ecr_builder_release,
     ecr_refresher_release,
     image_repository_name,
-    key_prefix_problem,
+    issuer_host_path,
+    role_arn,
     stack_names,
     workload_identity,
+)
+from berth_core.validation import (
+    ACCOUNT_ID,
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    GITHUB_REPOSITORY,
+    HTTPS_URL,
+    KMS_KEY_ARN,
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    ORGANIZATION_ID,
+    ORGANIZATION_PATH,
+    PRINCIPAL_ARN,
+    REGION,
+    ROLE_ARN,
+    SECRET_NAME,
+    bucket_name_problem,
+    ecr_repository_name_problem,
+    host_name_problem,
+    image_tag_problem,
+    key_prefix_problem,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,14 +75,27 @@ def environments_dir() -> Path:
     return Path(configured) if configured else PROJECT_ROOT / "environments"
 
 
-_IAM_PRINCIPAL_ARN = re.compile(
-    r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$"
-)
+# Environment names and name prefixes: lowercase words joined by dashes, 3-32 characters.
 _NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 
-AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
-Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region")]
+
+def _follows(problem: Callable[[str], str | None]) -> AfterValidator:
+    """A pydantic check through one of `berth_core.validation`'s `*_problem` functions."""
+
+    def check(value: str) -> str:
+        found = problem(value)
+        if found is not None:
+            raise ValueError(found)
+        return value
+
+    return AfterValidator(check)
+
+
+AccountId = Annotated[str, Field(pattern=ACCOUNT_ID.regex, description="12-digit AWS account id")]
+Region = Annotated[str, Field(pattern=REGION.regex, description="AWS region")]
 PrincipalArn = Annotated[str, Field(description="IAM role, user or account root ARN")]
+BucketName = Annotated[str, _follows(bucket_name_problem)]
+HostName = Annotated[str, _follows(host_name_problem)]
 # Namespaces the cluster stack creates (with Pod Security labels): never Kubernetes' own.
 _RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
@@ -70,15 +106,13 @@ def _check_namespace(value: str) -> str:
     return value
 
 
-_NAMESPACE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 # Namespaces whose Secrets are Kubernetes' own: no registry login is written there.
 _SYSTEM_NAMESPACES = _RESERVED_NAMESPACES - {"default"}
 
 
 def _check_target_namespaces(values: list[str]) -> list[str]:
     for value in values:
-        if not re.match(_NAMESPACE, value):
+        if not DNS_LABEL.match(value):
             raise ValueError(f"{value!r} is not a namespace name")
         if value in _SYSTEM_NAMESPACES:
             raise ValueError(f"{value!r} belongs to Kubernetes; no registry login is written there")
@@ -98,23 +132,18 @@ class _Strict(BaseModel):
 
 def _check_principals(values: list[str]) -> list[str]:
     for value in values:
-        if not _IAM_PRINCIPAL_ARN.match(value):
-            raise ValueError(f"{value!r} is not an IAM role, user or account-root ARN")
+        problem = PRINCIPAL_ARN.problem(value)
+        if problem:
+            raise ValueError(problem)
     return values
 
 
-_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
-_BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-# A customer-managed key by ARN (IAM grants and key policies need the ARN, never an alias).
-_KMS_KEY_ARN = re.compile(
-    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[A-Za-z0-9-]+$"
-)
-RoleArn = Annotated[str, Field(pattern=_ROLE_ARN, description="IAM role ARN")]
+RoleArn = Annotated[str, Field(pattern=ROLE_ARN.regex, description="IAM role ARN")]
 
 
 def normalise_prefix(value: str) -> str:
     """A repository key prefix as Berth stores it: `charts/` for `charts` or `/charts/`, ""
-    for the top of the bucket; the characters are `berth_core.naming.key_prefix_problem`'s."""
+    for the top of the bucket; the characters are `berth_core.validation.key_prefix_problem`'s."""
     stripped = value.strip("/")
     prefix = f"{stripped}/" if stripped else ""
     problem = key_prefix_problem(prefix)
@@ -152,7 +181,7 @@ class ChartReadersConfig(_Strict):
     # Roles of other accounts, named literally: each must exist when the policies are applied.
     roles: list[RoleArn] = Field(default_factory=list)
     # Every principal of this AWS Organization (`aws:PrincipalOrgID`).
-    organization_id: str | None = Field(default=None, pattern=ORGANIZATION_ID.pattern)
+    organization_id: str | None = Field(default=None, pattern=ORGANIZATION_ID.regex)
     # Every principal of the accounts under these organization paths (`aws:PrincipalOrgPaths`).
     organization_paths: list[str] = Field(default_factory=list)
 
@@ -160,17 +189,15 @@ class ChartReadersConfig(_Strict):
     @classmethod
     def _organization_paths(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not ORGANIZATION_PATH.match(value):
-                raise ValueError(
-                    f"{value!r} is not an organization path"
-                    " (o-ORG/r-ROOT/ou-.../, optionally ending in *)"
-                )
+            problem = ORGANIZATION_PATH.problem(value)
+            if problem:
+                raise ValueError(problem)
         return values
 
     @property
     def principals(self) -> list[str]:
         """The account roots and roles, as policy principals (the organizations come apart)."""
-        return [f"arn:aws:iam::{account}:root" for account in self.accounts] + list(self.roles)
+        return [account_root_arn(account) for account in self.accounts] + list(self.roles)
 
     def __bool__(self) -> bool:
         return bool(self.accounts or self.roles or self.organization_id or self.organization_paths)
@@ -191,7 +218,7 @@ class CentralRepoConfig(_Strict):
     # are taken from there.
     environment: str | None = Field(default=None, pattern=_NAME)
     # The bucket; with `environment`, it must be that environment's.
-    bucket: str | None = Field(default=None, pattern=_BUCKET_NAME)
+    bucket: BucketName | None = None
     # The bucket's region; defaults to the key's (S3 needs a key of the bucket's region).
     region: Region | None = None
     # Its key prefix; with `environment`, that environment's.
@@ -207,8 +234,9 @@ class CentralRepoConfig(_Strict):
     @field_validator("kms_key_arn")
     @classmethod
     def _key_arn(cls, value: str) -> str:
-        if not _KMS_KEY_ARN.match(value):
-            raise ValueError(f"{value!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")
+        problem = KMS_KEY_ARN.problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -225,13 +253,13 @@ class CentralRepoConfig(_Strict):
     @property
     def account_id(self) -> str:
         """The owner's account: the key's."""
-        match = _KMS_KEY_ARN.match(self.kms_key_arn)
+        match = KMS_KEY_ARN.match(self.kms_key_arn)
         assert match is not None  # checked by the validator
         return match.group("account")
 
     @property
     def key_region(self) -> str:
-        match = _KMS_KEY_ARN.match(self.kms_key_arn)
+        match = KMS_KEY_ARN.match(self.kms_key_arn)
         assert match is not None
         return match.group("region")
 
@@ -252,9 +280,11 @@ class HelmRepoConfig(_Strict):
     # account). With `ci`, the stack's own CI chart publisher is added; without, name one.
     publisher_principals: list[PrincipalArn] = Field(default_factory=list)
     # Overrides the derived `<name_prefix>-helm-charts` bucket name.
-    bucket_name: str | None = Field(default=None, pattern=_BUCKET_NAME)
+    bucket_name: BucketName | None = None
     # Days a replaced or deleted chart stays recoverable.
-    noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
+    noncurrent_version_expiration_days: int = Field(
+        default=30, ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS
+    )
     # Charts live below this key prefix (e.g. `charts/`); helm-s3 users add
     # `s3://BUCKET/charts`. Empty: at the top of the bucket.
     prefix: str = ""
@@ -299,7 +329,7 @@ class HelmRepoConfig(_Strict):
 class ClusterRemoteStateConfig(_Strict):
     """The cluster's own Terraform state, read for its endpoint and CA."""
 
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    bucket: BucketName
     key: str = Field(min_length=1)
     region: Region | None = None
     # Output names in that state; the defaults are terraform-aws-modules/eks's.
@@ -316,7 +346,7 @@ class ClusterConfig(_Strict):
     name: str = Field(min_length=1, max_length=100)
     # OIDC issuer URL of the cluster (https://oidc.eks.REGION.amazonaws.com/id/ID). Written here,
     # not looked up, so reviewers read every IRSA trust condition in the synthesized JSON.
-    oidc_issuer_url: str = Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")
+    oidc_issuer_url: str = Field(pattern=HTTPS_URL.regex)
     # Where endpoint and CA come from: the EKS API by name, or the cluster's remote state.
     facts_source: Literal["eks_api", "remote_state"] = "eks_api"
     remote_state: ClusterRemoteStateConfig | None = None
@@ -335,7 +365,7 @@ class ClusterConfig(_Strict):
     @property
     def oidc_issuer_host_path(self) -> str:
         """The issuer without its scheme: the prefix of IRSA condition keys."""
-        return self.oidc_issuer_url.removeprefix("https://").rstrip("/")
+        return issuer_host_path(self.oidc_issuer_url)
 
 
 class KubeconfigAccess(_Strict):
@@ -366,7 +396,7 @@ class ExecCredentialAccess(_Strict):
     """
 
     # The API server, e.g. https://k8s.example.com:6443.
-    host: str = Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")
+    host: str = Field(pattern=HTTPS_URL.regex)
     # The cluster's CA bundle as in a kubeconfig's `certificate-authority-data` (base64 PEM;
     # public data).
     certificate_authority_data: str = Field(min_length=1)
@@ -436,7 +466,7 @@ class ExternalClusterConfig(_Strict):
     # The cluster's service-account token issuer (`--service-account-issuer`), when AWS can
     # fetch its `/.well-known/openid-configuration` and keys over HTTPS: then the refresher
     # federates through it (ecr_refresher.identity: web_identity) and holds no access key.
-    oidc_issuer_url: str | None = Field(default=None, pattern=r"^https://[^\s/]+(/[^\s]*)?$")
+    oidc_issuer_url: str | None = Field(default=None, pattern=HTTPS_URL.regex)
     # The issuer's IAM OIDC provider: `lookup` (made beforehand) or `create` (by the stack).
     oidc_provider: Literal["lookup", "create"] = "lookup"
 
@@ -453,7 +483,7 @@ class ExternalClusterConfig(_Strict):
     def oidc_issuer_host_path(self) -> str | None:
         if self.oidc_issuer_url is None:
             return None
-        return self.oidc_issuer_url.removeprefix("https://").rstrip("/")
+        return issuer_host_path(self.oidc_issuer_url)
 
 
 # A label selector term `key=value`: key `[prefix/]name`, value empty or a label value.
@@ -510,7 +540,7 @@ class BuildsConfig(_Strict):
     # the basic-auth docker Secret with the Tekton/Knative annotations.
     namespaces: list[str] = Field(min_length=1)
     # The ServiceAccount the builds run as (created by the release in each namespace).
-    service_account: str = Field(default="builder", pattern=_OBJECT_NAME.pattern)
+    service_account: str = Field(default="builder", pattern=DNS_SUBDOMAIN.regex)
     # Repositories the builds push to, created by the account stack as `<name_prefix>/<name>`;
     # the build login may push to these and nothing else.
     repositories: list[str] = Field(min_length=1)
@@ -521,10 +551,9 @@ class BuildsConfig(_Strict):
     @classmethod
     def _repository_names(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not re.fullmatch(
-                r"[a-z0-9]+(?:[._-][a-z0-9]+)*(/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", value
-            ):
-                raise ValueError(f"{value!r} is not an ECR repository name")
+            problem = ecr_repository_name_problem(value)
+            if problem:
+                raise ValueError(problem)
             if value in APP_IMAGES:
                 raise ValueError(f"{value!r} is the repository of Berth's own {value} image")
         if len(set(values)) != len(values):
@@ -541,7 +570,7 @@ class EcrRefresherConfig(_Strict):
     identity: Literal["web_identity", "iam_user"]
     # Namespace of the refresher releases (created by the cluster stack, Pod Security
     # restricted); it always gets the pull secret too, for the refresher's own image.
-    namespace: str = Field(default="ecr-credential-refresher", pattern=_NAMESPACE)
+    namespace: str = Field(default="ecr-credential-refresher", pattern=DNS_LABEL.regex)
     # Which namespaces get the pull secret.
     pull_secret_namespaces: PullSecretNamespaces
     # ServiceAccounts in each of them whose imagePullSecrets get it, e.g. [default].
@@ -555,7 +584,7 @@ class EcrRefresherConfig(_Strict):
     @classmethod
     def _account_names(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not _OBJECT_NAME.match(value):
+            if not DNS_SUBDOMAIN.match(value):
                 raise ValueError(f"{value!r} is not a ServiceAccount name")
         return values
 
@@ -569,7 +598,7 @@ class EcrRefresherConfig(_Strict):
 class DeployRoleConfig(_Strict):
     """The role Terraform assumes to deploy this environment (operators and CI assume into it)."""
 
-    role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+    role_arn: RoleArn
     # Shows in CloudTrail as who deployed.
     session_name: str = Field(default="berth-deploy", pattern=r"^[\w+=,.@-]{2,64}$")
     external_id: str | None = Field(default=None, min_length=2, max_length=1224)
@@ -582,7 +611,7 @@ class StateBackendConfig(_Strict):
     to assume that role.
     """
 
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    bucket: BucketName
     region: Region
     # Each stack keeps `<key_prefix><stack>.tfstate`, e.g. `berth/uat-workloads.tfstate`.
     key_prefix: str = Field(default="berth/", pattern=r"^([\w.=@-]+/)*$")
@@ -593,7 +622,7 @@ class CiConfig(_Strict):
     """Roles CI (GitHub Actions) assumes through OIDC: no IAM user keys."""
 
     # GitHub repository "owner/name" whose workflows may assume the roles.
-    repository: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+    repository: str = Field(pattern=GITHUB_REPOSITORY.regex)
     # Token subject allowed to publish charts and push images (after `repo:OWNER/REPO:`).
     publisher_subject: str = "ref:refs/heads/main"
     # Token subject allowed to deploy this environment; None means `environment:<name>`.
@@ -613,29 +642,20 @@ class ImagesConfig(_Strict):
     # Principals allowed to pull; empty means the whole account (its root principal).
     pull_principals: list[PrincipalArn] = Field(default_factory=list)
     # The release every workload runs: an immutable tag pushed by CI.
-    tag: str = Field(default="0.1.0", pattern=r"^[\w][\w.-]{0,127}$")
+    tag: Annotated[str, _follows(image_tag_problem)] = "0.1.0"
 
     _principals = field_validator("push_principals", "pull_principals")(_check_principals)
-
-    @field_validator("tag")
-    @classmethod
-    def _not_latest(cls, value: str) -> str:
-        if value == "latest":
-            raise ValueError("'latest' moves; pin a release tag")
-        return value
 
 
 class ObservabilityConfig(_Strict):
     """The OpenTelemetry agent and the Coralogix key it reads through AppConfig."""
 
     # Coralogix domain of the account, e.g. eu2.coralogix.com.
-    coralogix_domain: str = Field(pattern=r"^([a-z0-9-]+\.)+[a-z]{2,}$")
+    coralogix_domain: HostName
     # Secret holding the private key (set with `berth secret put ENV NAME`).
-    secret_name: str = Field(
-        default="coralogix-private-key", pattern=r"^[a-z][a-z0-9-]{0,46}[a-z0-9]$"
-    )
+    secret_name: str = Field(default="coralogix-private-key", pattern=SECRET_NAME.regex)
     # Kubernetes namespace of the agent (created by the cluster stack).
-    namespace: str = Field(default="observability", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    namespace: str = Field(default="observability", pattern=DNS_LABEL.regex)
     # deployment (an OTLP gateway) or daemonset (one collector per node).
     mode: Literal["deployment", "daemonset"] = "deployment"
     # When the secret is a JSON object, the field holding the key ("" = the whole value).
@@ -648,9 +668,9 @@ class S3ProxyConfig(_Strict):
     """An HTTPS front (basic auth) for a private content bucket."""
 
     # Host name the Ingress serves.
-    host: str = Field(pattern=r"^([a-z0-9-]+\.)+[a-z]{2,}$")
+    host: HostName
     # Overrides the derived `<name_prefix>-s3proxy-content` bucket name.
-    bucket_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    bucket_name: BucketName | None = None
     # Serve only keys below this prefix.
     prefix: str = ""
     # Object served for `/` and paths ending in `/`.
@@ -659,12 +679,12 @@ class S3ProxyConfig(_Strict):
     # `index_document`, when set, must be one of its top-level files.
     content_dir: Path | None = None
     # Existing Secret with an `htpasswd` key (bcrypt lines): hashes stay out of state.
-    htpasswd_secret_name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    htpasswd_secret_name: str = Field(pattern=DNS_SUBDOMAIN.regex)
     # Secret with the Ingress certificate; or let the chart sign one (non-production only).
     tls_secret_name: str | None = None
     allow_self_signed_tls: bool = False
     # Kubernetes namespace of the proxy (created by the cluster stack).
-    namespace: str = Field(default="s3proxy", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    namespace: str = Field(default="s3proxy", pattern=DNS_LABEL.regex)
     ingress_class_name: str = ""
 
     _namespace = field_validator("namespace")(_check_namespace)
@@ -788,7 +808,7 @@ class Environment(_Strict):
         """Principal lists name what exists outside the stack; the stack adds its own roles."""
         if self.state_backend is not None and self.ci is not None:
             kms = self.state_backend.kms_key_id
-            if kms is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/", kms):
+            if kms is not None and not KMS_KEY_ARN.match(kms):
                 raise ValueError(
                     "state_backend.kms_key_id: must be a key ARN when ci is set (IAM grants need it)"
                 )
@@ -802,7 +822,7 @@ class Environment(_Strict):
             "images.push_principals": self.images.push_principals if self.images else [],
         }
         for field, principals in lists.items():
-            own = f"arn:aws:iam::{self.account_id}:role/{created[field]}"
+            own = role_arn(self.account_id, created[field])
             if self.ci is not None and own in principals:
                 raise ValueError(
                     f"{field}: {own} is the CI role this environment's stack creates (ci);"
@@ -879,7 +899,7 @@ class Environment(_Strict):
 
     @property
     def account_root_arn(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:root"
+        return account_root_arn(self.account_id)
 
     @property
     def helm_repo_bucket_name(self) -> str:

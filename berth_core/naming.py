@@ -6,11 +6,9 @@ exactly the secret and AppConfig resources that `SecretAppConfig` created.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-# Lowercase words joined by dashes: valid in Secrets Manager, AppConfig, IAM and Terraform names.
-SECRET_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,46}[a-z0-9]$")
+from berth_core.validation import SECRET_NAME
 
 
 @dataclass(frozen=True)
@@ -36,10 +34,8 @@ class SecretAppConfigNames:
 
 def secret_app_config_names(name_prefix: str, environment: str, name: str) -> SecretAppConfigNames:
     """The names of secret `name` (e.g. `coralogix-private-key`) in one environment."""
-    if not SECRET_NAME_PATTERN.match(name):
-        raise ValueError(
-            f"name: {name!r} must be lowercase words joined by dashes (2-48 characters)"
-        )
+    if not SECRET_NAME.match(name):
+        raise ValueError(f"name: {name!r} must be {SECRET_NAME.kind}")
     retrieval_role = f"{name_prefix}-{name}-appconfig"
     if len(retrieval_role) > 64:
         raise ValueError(f"name: {retrieval_role!r} is longer than an IAM role name may be (64)")
@@ -95,10 +91,37 @@ def image_repository_name(name_prefix: str, app: str) -> str:
     return f"{name_prefix}/{app}"
 
 
+def account_root_arn(account_id: str) -> str:
+    """The account's root principal: in a resource policy, the account's IAM policies decide."""
+    return f"arn:aws:iam::{account_id}:root"
+
+
+def role_arn(account_id: str, role_name: str) -> str:
+    """The ARN of role `role_name` (no path) of `account_id`."""
+    return f"arn:aws:iam::{account_id}:role/{role_name}"
+
+
+def bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def issuer_host_path(issuer_url: str) -> str:
+    """An OIDC issuer without its scheme (`oidc.eks.REGION.amazonaws.com/id/ID`): the name of its
+    IAM OIDC provider and the prefix of the trust condition keys (`ISSUER:sub`, `ISSUER:aud`)."""
+    return issuer_url.removeprefix("https://").rstrip("/")
+
+
+def oidc_provider_arn(account_id: str, issuer_url: str, partition: str = "aws") -> str:
+    """The ARN of the account's IAM OIDC provider for an issuer (`https://...` or host/path).
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_oidc.html"""
+    return f"arn:{partition}:iam::{account_id}:oidc-provider/{issuer_host_path(issuer_url)}"
+
+
 # CI roles (GitHub OIDC) the account stack creates when the environment file has a `ci` block.
 CHART_PUBLISHER_ROLE_SUFFIX = "-chart-publisher"
 IMAGE_PUBLISHER_ROLE_SUFFIX = "-image-publisher"
 DEPLOYER_ROLE_SUFFIX = "-deployer"
+CI_ROLE_SUFFIXES = (CHART_PUBLISHER_ROLE_SUFFIX, IMAGE_PUBLISHER_ROLE_SUFFIX, DEPLOYER_ROLE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -151,33 +174,6 @@ def workload_identity(name_prefix: str, workload: str, namespace: str) -> Worklo
     )
 
 
-# Key prefixes (`charts/`): path segments ending in `/`, of characters that are safe in an IAM
-# resource ARN (no `*`/`?` wildcards, no `${`) and in a URL path.
-# https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
-_KEY_PREFIX = re.compile(r"^([A-Za-z0-9!_.'()=+@,;-]+/)*$")
-
-
-def key_prefix_problem(prefix: str) -> str | None:
-    """Why `prefix` is not a key prefix Berth can grant and serve below, or None."""
-    if prefix and not _KEY_PREFIX.match(prefix):
-        return (
-            f"{prefix!r} must be path segments ending in '/', without wildcards or a leading"
-            " '/' (e.g. 'charts/')"
-        )
-    if any(segment in {".", ".."} for segment in prefix.split("/")):
-        return f"{prefix!r} must not contain '.' or '..' segments"
-    return None
-
-
-# AWS Organizations identifiers that resource policies grant to (aws:PrincipalOrgID, and an
-# entity path as aws:PrincipalOrgPaths holds it: `o-ID/r-ROOT/ou-.../`, optionally ending in
-# `*` for every OU below; no wildcard elsewhere).
-# https://docs.aws.amazon.com/organizations/latest/APIReference/API_Organization.html
-# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgpaths
-ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
-ORGANIZATION_PATH = re.compile(
-    r"^o-[a-z0-9]{10,32}/(r-[0-9a-z]{4,32}/(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)*)?\*?$"
-)
 # Registry credentials on a cluster outside AWS: releases of `charts/ecr-credential-refresher`.
 # The pull release keeps a docker login for this account's ECR in the pull-secret namespaces;
 # the build release gives the build namespaces a login that may also push, as a second AWS

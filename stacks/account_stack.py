@@ -27,8 +27,74 @@ from berth_constructs.lookups import existing_role_arn, existing_role_name, exte
 from berth_constructs.s3_proxy_bucket import S3ProxyBucket, S3ProxyBucketProps
 from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
 from berth_core.config import ChartRepositoryLocation, Environment
-from berth_core.naming import CredentialsRelease, WorkloadIdentity
+from berth_core.naming import CredentialsRelease, WorkloadIdentity, bucket_arn
 from stacks.base import BerthStack
+
+# Stack outputs of the compositions below: output name -> (attribute, description).
+CI_OUTPUTS = {
+    "ci_publisher_role_arn": (
+        "publisher_role_arn",
+        "Role CI assumes (GitHub OIDC) to publish charts; variable CI_PUBLISHER_ROLE_ARN",
+    ),
+    "ci_image_publisher_role_arn": (
+        "image_publisher_role_arn",
+        "Role CI assumes (GitHub OIDC) to push images; variable CI_IMAGE_PUBLISHER_ROLE_ARN",
+    ),
+    "ci_deployer_role_arn": (
+        "deployer_role_arn",
+        "Role CI assumes (GitHub OIDC) to deploy this environment; variable CI_DEPLOYER_ROLE_ARN",
+    ),
+    "ci_oidc_provider_arn": (
+        "oidc_provider_arn",
+        "The account's IAM OIDC provider for GitHub Actions",
+    ),
+}
+HELM_REPO_OUTPUTS = {
+    "helm_repo_bucket_name": ("bucket_name", "S3 bucket holding the Helm chart repository"),
+    "helm_repo_bucket_arn": ("bucket_arn", "ARN of the Helm chart repository bucket"),
+    "helm_repo_bucket_region": ("bucket_region", "Region of the Helm chart repository bucket"),
+    "helm_repo_url": (
+        "repo_url",
+        "Repository URL for helm-s3 style clients; `berth charts publish` writes here",
+    ),
+    "helm_repo_kms_key_arn": (
+        "kms_key_arn",
+        "KMS key of the chart repository: readers name it (helm_repo.central.kms_key_arn)",
+    ),
+}
+CHART_READER_OUTPUTS = {
+    "chart_reader_policy_arn": (
+        "policy_arn",
+        "IAM policy that reads this environment's chart repositories (attach it to more readers)",
+    ),
+}
+CORALOGIX_KEY_OUTPUTS = {
+    "coralogix_key_secret_name": (
+        "secret_name",
+        "Secret to fill with `berth secret put ENV NAME` (stdin only)",
+    ),
+    "coralogix_key_appconfig_application_id": (
+        "application_id",
+        "AppConfig application delivering the Coralogix key",
+    ),
+    "coralogix_key_retrieval_role_arn": (
+        "retrieval_role_arn",
+        "Role AppConfig assumes to read the Coralogix key (GetSecretValue on it only)",
+    ),
+}
+OTEL_AGENT_OUTPUTS = {
+    "otel_agent_role_arn": (
+        "role_arn",
+        "IRSA role of the OpenTelemetry agent (reads the key through AppConfig only)",
+    ),
+}
+S3_PROXY_OUTPUTS = {
+    "s3proxy_bucket_name": ("bucket_name", "Private bucket the S3 proxy serves"),
+    "s3proxy_role_arn": (
+        "role_arn",
+        "IRSA role of the S3 proxy (reads the bucket below its prefix only)",
+    ),
+}
 
 
 class AccountStack(BerthStack):
@@ -76,29 +142,7 @@ class AccountStack(BerthStack):
                 oidc_provider_arn=ci.oidc_provider_arn,
             ),
         )
-        if identities.publisher_role_arn is not None:
-            self.output(
-                "ci_publisher_role_arn",
-                identities.publisher_role_arn,
-                "Role CI assumes (GitHub OIDC) to publish charts; variable CI_PUBLISHER_ROLE_ARN",
-            )
-        if identities.image_publisher_role_arn is not None:
-            self.output(
-                "ci_image_publisher_role_arn",
-                identities.image_publisher_role_arn,
-                "Role CI assumes (GitHub OIDC) to push images; variable CI_IMAGE_PUBLISHER_ROLE_ARN",
-            )
-        if identities.deployer_role_arn is not None:
-            self.output(
-                "ci_deployer_role_arn",
-                identities.deployer_role_arn,
-                "Role CI assumes (GitHub OIDC) to deploy this environment; variable CI_DEPLOYER_ROLE_ARN",
-            )
-        self.output(
-            "ci_oidc_provider_arn",
-            identities.oidc_provider_arn,
-            "The account's IAM OIDC provider for GitHub Actions",
-        )
+        self.outputs(identities, CI_OUTPUTS)
         return identities
 
     def _add_helm_repo(self) -> None:
@@ -123,7 +167,7 @@ class AccountStack(BerthStack):
             grants.append(
                 ChartRepositoryGrant(
                     name="Central",
-                    bucket_arn=f"arn:aws:s3:::{central_location.bucket}",
+                    bucket_arn=bucket_arn(central_location.bucket),
                     prefix=central_location.prefix,
                     kms_key_arn=central.kms_key_arn,
                     region=central_location.region,
@@ -145,12 +189,7 @@ class AccountStack(BerthStack):
                     roles=readers,
                 ),
             )
-            self.output(
-                "chart_reader_policy_arn",
-                policy.policy_arn,
-                "IAM policy that reads this environment's chart repositories (attach it to"
-                " more readers)",
-            )
+            self.outputs(policy, CHART_READER_OUTPUTS)
 
     def _chart_reader_roles(self, *, promotes: bool) -> dict[str, str]:
         """Label -> role name of every role that reads charts: the CI deployer, the CI chart
@@ -189,36 +228,14 @@ class AccountStack(BerthStack):
                 reader_organization_paths=readers.organization_paths,
                 prefix=location.prefix,
                 noncurrent_version_expiration_days=config.noncurrent_version_expiration_days,
-                allow_force_destroy=environment.emulator,
+                allow_force_destroy=self.disposable,
             ),
         )
         if self._ci is not None and self._ci.publisher_role_arn is not None:
             self._ci.grant_chart_publish(
                 helm_repo.bucket_arn, helm_repo.kms_key_arn, location.prefix
             )
-        self.output(
-            "helm_repo_bucket_name",
-            helm_repo.bucket_name,
-            "S3 bucket holding the Helm chart repository",
-        )
-        self.output(
-            "helm_repo_bucket_arn", helm_repo.bucket_arn, "ARN of the Helm chart repository bucket"
-        )
-        self.output(
-            "helm_repo_bucket_region",
-            helm_repo.bucket_region,
-            "Region of the Helm chart repository bucket",
-        )
-        self.output(
-            "helm_repo_url",
-            helm_repo.repo_url,
-            "Repository URL for helm-s3 style clients; `berth charts publish` writes here",
-        )
-        self.output(
-            "helm_repo_kms_key_arn",
-            helm_repo.kms_key_arn,
-            "KMS key of the chart repository: readers name it (helm_repo.central.kms_key_arn)",
-        )
+        self.outputs(helm_repo, HELM_REPO_OUTPUTS)
         return helm_repo
 
     def _add_image_repositories(self) -> list[EcrRegistry]:
@@ -241,7 +258,7 @@ class AccountStack(BerthStack):
                     repository_name=repository_name,
                     push_principals=pushers,
                     pull_principals=pullers,
-                    allow_force_delete=environment.emulator,
+                    allow_force_delete=self.disposable,
                 ),
             )
             registries.append(registry)
@@ -273,7 +290,7 @@ class AccountStack(BerthStack):
                         # Only the build login writes here; readers as for the app images.
                         push_principals=[pusher.principal_arn],
                         pull_principals=self._image_pullers,
-                        allow_force_delete=environment.emulator,
+                        allow_force_delete=self.disposable,
                     ),
                 )
                 build_registries.append(registry)
@@ -313,7 +330,7 @@ class AccountStack(BerthStack):
             EcrClientIdentityProps(
                 name=release.iam_name,
                 trust=trust,
-                allow_force_destroy=environment.emulator and trust is None,
+                allow_force_destroy=self.disposable and trust is None,
             ),
         )
         kind = "role (web identity)" if trust else "IAM user (no key in Terraform)"
@@ -341,35 +358,17 @@ class AccountStack(BerthStack):
                 # Set with `berth secret put ENV NAME` from stdin: never in a plan or state.
                 value_source="out_of_band",
                 description="Coralogix private key the OpenTelemetry agent exports with",
-                allow_immediate_deletion=environment.emulator,
+                allow_immediate_deletion=self.disposable,
             ),
         )
-        self.output(
-            "coralogix_key_secret_name",
-            private_key.secret_name,
-            "Secret to fill with `berth secret put ENV NAME` (stdin only)",
-        )
-        self.output(
-            "coralogix_key_appconfig_application_id",
-            private_key.application_id,
-            "AppConfig application delivering the Coralogix key",
-        )
-        self.output(
-            "coralogix_key_retrieval_role_arn",
-            private_key.retrieval_role_arn,
-            "Role AppConfig assumes to read the Coralogix key (GetSecretValue on it only)",
-        )
+        self.outputs(private_key, CORALOGIX_KEY_OUTPUTS)
         identity = environment.otel_agent_identity
         if identity is None:
             return
         # The agent's role (its ServiceAccount comes with its release, in the workloads stack).
         agent = IrsaServiceAccount(self, "otel-agent", self._irsa_props(identity))
         private_key.grant_read(agent)
-        self.output(
-            "otel_agent_role_arn",
-            agent.role_arn,
-            "IRSA role of the OpenTelemetry agent (reads the key through AppConfig only)",
-        )
+        self.outputs(agent, OTEL_AGENT_OUTPUTS)
 
     def _add_s3_proxy_bucket(self) -> None:
         environment = self.environment
@@ -387,14 +386,7 @@ class AccountStack(BerthStack):
                 content_dir=proxy.content_dir,
             ),
         )
-        self.output(
-            "s3proxy_bucket_name", content.bucket_name, "Private bucket the S3 proxy serves"
-        )
-        self.output(
-            "s3proxy_role_arn",
-            content.role_arn,
-            "IRSA role of the S3 proxy (reads the bucket below its prefix only)",
-        )
+        self.outputs(content, S3_PROXY_OUTPUTS)
 
     def _irsa_props(self, identity: WorkloadIdentity) -> IrsaServiceAccountProps:
         """A workload's role, trusting its ServiceAccount through the cluster's OIDC provider."""

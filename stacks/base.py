@@ -8,6 +8,8 @@ keeps local state and points the provider at the emulator.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cdktf import (
     LocalBackend,
     S3Backend,
@@ -50,6 +52,11 @@ class BerthStack(TerraformStack):
     def __init__(self, scope: Construct, environment: Environment, name: str) -> None:
         super().__init__(scope, name)
         self.environment = environment
+        # The one place that decides whether this stack's resources may go with their contents
+        # (buckets with objects, repositories with images, secrets without a recovery window,
+        # users with keys made outside Terraform): only in the emulator, which `berth down`
+        # empties. Every construct's `allow_force_*`/`allow_immediate_deletion` takes this.
+        self.disposable: bool = environment.emulator
         self._configure_backend(name)
         self._configure_aws_provider()
         # Synthesis fails if a bucket lacks encryption or a public-access block, tags are lost,
@@ -69,6 +76,14 @@ class BerthStack(TerraformStack):
     def output(self, name: str, value: str, description: str) -> None:
         """A stack output; each one says what it is for."""
         TerraformOutput(self, name, value=value, description=description)
+
+    def outputs(self, source: object, outputs: Mapping[str, tuple[str, str]]) -> None:
+        """Stack outputs from a construct's attributes: output name -> (attribute, description).
+        An attribute that is None (a part the construct was told not to create) has none."""
+        for name, (attribute, description) in outputs.items():
+            value = getattr(source, attribute)
+            if value is not None:
+                self.output(name, value, description)
 
     def cluster_access(self, *, kubernetes: bool, helm: bool) -> Construct:
         """The providers that reach the cluster: EKS as the deploy role, or an external cluster

@@ -8,13 +8,15 @@ through AppConfig, the htpasswd and TLS Secrets).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from constructs import Construct
 
+from berth_constructs.container_image import ContainerImage
 from berth_constructs.ecr_refresher_release import EcrRefresherRelease, EcrRefresherReleaseProps
-from berth_constructs.ecr_registry import ContainerImage
 from berth_constructs.helm_chart import ChartSource
 from berth_constructs.lookups import existing_role_arn, pushed_image
-from berth_constructs.otel_agent_release import ImageRef, OtelAgentRelease, OtelAgentReleaseProps
+from berth_constructs.otel_agent_release import OtelAgentRelease, OtelAgentReleaseProps
 from berth_constructs.s3_proxy_bucket import example_path
 from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
 from berth_core.config import PROJECT_ROOT, Environment
@@ -64,10 +66,8 @@ class WorkloadsStack(BerthStack):
         assert observability is not None
         fetcher = None
         if environment.images is not None:
-            image = self._image("appconfig-fetch")
-            fetcher = ImageRef(
-                repository=image.repository, tag=environment.images.tag, digest=image.digest
-            )
+            # Pinned by digest; the tag says which release the sidecar runs.
+            fetcher = replace(self._image("appconfig-fetch"), tag=environment.images.tag)
         OtelAgentRelease(
             self,
             "otel-agent",

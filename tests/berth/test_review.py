@@ -63,7 +63,7 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
         ClusterOidcProvider,
         ClusterOidcProviderProps,
     )
-    from berth_constructs.ecr_registry import ContainerImage
+    from berth_constructs.container_image import ContainerImage
     from berth_constructs.helm_chart import ChartSource
     from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
     from berth_constructs.irsa_service_account import (
@@ -71,11 +71,7 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
         IrsaServiceAccountProps,
     )
     from berth_constructs.lookups import existing_role_arn, existing_role_name
-    from berth_constructs.otel_agent_release import (
-        ImageRef,
-        OtelAgentRelease,
-        OtelAgentReleaseProps,
-    )
+    from berth_constructs.otel_agent_release import OtelAgentRelease, OtelAgentReleaseProps
     from berth_constructs.s3_proxy_bucket import S3ProxyBucket, S3ProxyBucketProps
     from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
     from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
@@ -191,7 +187,7 @@ def sample() -> tuple[list[dict[str, Any]], list[str]]:
             role_arn=existing_role_arn(workloads, "otel-agent-role", "berth-uat-otel-agent"),
             region=REGION,
             coralogix_domain="eu2.coralogix.com",
-            fetcher_image=ImageRef(repository="berth/appconfig-fetch", tag="0.1.0"),
+            fetcher_image=ContainerImage(repository="berth/appconfig-fetch", tag="0.1.0"),
         ),
     )
     stacks = [dict(json.loads(cdktf.Testing.synth(stack))) for stack in (account, workloads)]

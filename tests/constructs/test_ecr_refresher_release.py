@@ -16,13 +16,9 @@ import yaml
 from cdktf import TerraformStack, Testing
 
 from berth import helm_sdk
+from berth_constructs.container_image import ContainerImage
 from berth_constructs.ecr_refresher_release import EcrRefresherRelease, EcrRefresherReleaseProps
-from berth_constructs.ecr_registry import (
-    ContainerImage,
-    EcrRegistry,
-    EcrRegistryProps,
-    RefresherTrust,
-)
+from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps, RefresherTrust
 from berth_constructs.helm_chart import ChartSource
 from tests.support.tfjson import policy_statements, resources
 
@@ -284,18 +280,3 @@ def test_chart_source_refuses_unpinned_or_missing_charts(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         ChartSource(**kwargs)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"repository": "r"}, "tag: give exactly one of tag or digest"),
-        ({"repository": "r", "tag": "1", "digest": DIGEST}, "tag: give exactly one"),
-        ({"repository": "r", "tag": "latest"}, "tag: 'latest' does not pin"),
-        ({"repository": "r", "digest": "sha256:abc"}, "digest: 'sha256:abc' is not"),
-        ({"repository": "r:1.0", "tag": "1"}, "repository: 'r:1.0' is not"),
-    ],
-)
-def test_container_image_must_be_pinned(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        ContainerImage(**kwargs)

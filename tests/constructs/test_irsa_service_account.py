@@ -12,12 +12,9 @@ from typing import Any
 import cdktf
 import pytest
 
-from berth_constructs.irsa_service_account import (
-    IrsaServiceAccount,
-    IrsaServiceAccountProps,
-    oidc_provider_arn,
-)
+from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.policies import Statement
+from berth_core.naming import oidc_provider_arn
 from tests.support.tfjson import policy_statements, principals, resources, statement
 
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"

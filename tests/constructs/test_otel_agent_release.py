@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from berth import helm_sdk
+from berth_constructs.container_image import ContainerImage
 from berth_constructs.helm_chart import ChartSource
 from berth_constructs.otel_agent_release import (
-    ImageRef,
     OtelAgentRelease,
     OtelAgentReleaseProps,
     otel_agent_values,
@@ -64,7 +64,7 @@ def stack() -> dict[str, Any]:
         OtelAgentReleaseProps(
             **{**VALID, "role_arn": role.arn},
             json_key="privateKey",
-            fetcher_image=ImageRef(
+            fetcher_image=ContainerImage(
                 repository=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/appconfig-fetch",
                 tag="0.1.0",
                 digest=DIGEST,
@@ -237,15 +237,3 @@ def test_chart_must_be_a_chart_directory_or_a_pinned_repository_chart(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         OtelAgentReleaseProps(chart=ChartSource(**kwargs), **VALID)
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"tag": "latest"}, "tag: 'latest' is not a pinned tag"),
-        ({"digest": "sha256:abc"}, "digest: 'sha256:abc' is not"),
-    ],
-)
-def test_image_refs_must_be_pinned(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        ImageRef(**{"repository": "r", "tag": "1.0.0", **changes})

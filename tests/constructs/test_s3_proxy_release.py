@@ -19,7 +19,7 @@ import yaml
 from cdktf import TerraformStack, Testing
 
 from berth import helm_sdk
-from berth_constructs.ecr_registry import ContainerImage
+from berth_constructs.container_image import ContainerImage
 from berth_constructs.helm_chart import ChartSource
 from berth_constructs.lookups import existing_role_arn, pushed_image
 from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
