@@ -1,15 +1,26 @@
 """Helm releases: their network entry points (ingress hosts, TLS, auth) and the AWS identity
-each runs as."""
+each runs as.
+
+The ingress, TLS, auth and ServiceAccount blocks are read with the shape `S3ProxyRelease` sets
+them in (`berth_constructs.s3_proxy_values`, checked against the chart's schema): of Berth's
+charts only s3proxy has an entry point, and mypy checks every key read here against that shape.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
+from berth_constructs.s3_proxy_values import (
+    S3ProxyAuth,
+    S3ProxyIngress,
+    S3ProxyServiceAccount,
+    S3ProxyTls,
+)
 from berth_core.tfjson import Json, TerraformJson, as_dict, as_list, logical_path
 
 # How a release whose AWS identity is an IAM user's key in a Secret is shown.
@@ -40,9 +51,9 @@ def _deep_merge(into: Json, other: Mapping[str, Any]) -> None:
 
 
 def _auth(stack: TerraformJson, values: Mapping[str, Any]) -> str:
-    auth = values.get("auth")
-    if not isinstance(auth, dict):
+    if not isinstance(values.get("auth"), dict):
         return "not configured in the release values (chart default applies)"
+    auth = cast(S3ProxyAuth, values["auth"])
     if auth.get("enabled") is False:
         return "DISABLED"
     if auth.get("existingSecret"):
@@ -50,6 +61,19 @@ def _auth(stack: TerraformJson, values: Mapping[str, Any]) -> str:
     if auth.get("htpasswd"):
         return "basic auth, htpasswd INLINE in the release values (stored in Terraform state)"
     return "enabled (chart default source)"
+
+
+def _tls(value: Any) -> str:
+    if not value:
+        return "none"
+    if not isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    tls = cast(S3ProxyTls, value)
+    if tls.get("selfSigned"):
+        return "self-signed certificate"
+    if tls.get("secretName"):
+        return f"certificate from Secret {tls['secretName']}"
+    return json.dumps(tls, sort_keys=True)
 
 
 def _chart_label(config: Mapping[str, Any]) -> str:
@@ -84,31 +108,18 @@ def entry_points(stack: TerraformJson) -> list[Json]:
     for _, logical_id, config in stack.resources("helm_release"):
         values = _merged_values(stack, config)
         entries = []
-        ingress = values.get("ingress")
-        if isinstance(ingress, dict) and ingress.get("enabled"):
-            hosts = [ingress["host"]] if ingress.get("host") else []
-            hosts += [
-                h.get("host", h) if isinstance(h, dict) else h
-                for h in ingress.get("hosts", []) or []
-            ]
-            tls = ingress.get("tls")
-            tls_text = (
-                "none"
-                if not tls
-                else "self-signed certificate"
-                if isinstance(tls, dict) and tls.get("selfSigned")
-                else f"certificate from Secret {tls['secretName']}"
-                if isinstance(tls, dict) and tls.get("secretName")
-                else json.dumps(tls, sort_keys=True)
-            )
-            entries.append(
-                {
-                    "kind": "Ingress",
-                    "class": ingress.get("className", "") or "cluster default",
-                    "hosts": [stack.readable(h) for h in hosts],
-                    "tls": tls_text,
-                }
-            )
+        if isinstance(values.get("ingress"), dict):
+            ingress = cast(S3ProxyIngress, values["ingress"])
+            if ingress.get("enabled"):
+                host = ingress.get("host")
+                entries.append(
+                    {
+                        "kind": "Ingress",
+                        "class": ingress.get("className", "") or "cluster default",
+                        "hosts": [stack.readable(host)] if host else [],
+                        "tls": _tls(ingress.get("tls")),
+                    }
+                )
         route = values.get("httpRoute")
         if isinstance(route, dict) and route.get("enabled"):
             entries.append(
@@ -133,9 +144,7 @@ def entry_points(stack: TerraformJson) -> list[Json]:
             )
         release_name = str(config.get("name", logical_path(logical_id)))
         namespace = str(config.get("namespace", "default"))
-        service_account = values.get("serviceAccount")
-        if not isinstance(service_account, dict):
-            service_account = {}
+        service_account = cast(S3ProxyServiceAccount, as_dict(values.get("serviceAccount")))
         # The chart's role annotation (or the web-identity role it projects a token for), else
         # the ServiceAccount Terraform made for the release.
         aws = as_dict(values.get("aws"))
