@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ecr_refresher.refresher import Refresher
-from fake_kube_api import FakeKubeApi
+
+from tests.support.fake_kube_api import FakeKubeApi
 
 ACCOUNT = "123456789012"  # moto's default account
 HOST = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
