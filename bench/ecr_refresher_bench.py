@@ -24,17 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [
     str(ROOT),
     str(ROOT / "apps" / "ecr_refresher"),
-    str(ROOT / "tests" / "apps" / "ecr_refresher"),
 ]
 
 import boto3  # noqa: E402
 from ecr_refresher.config import load_config  # noqa: E402
 from ecr_refresher.metrics import Metrics  # noqa: E402
 from ecr_refresher.refresher import Refresher  # noqa: E402
-from fake_kube_api import FakeKubeApi, serve  # noqa: E402
 from kubernetes import client  # noqa: E402
 
 from berth.local import EMULATOR_CREDENTIALS, MotoServer  # noqa: E402
+from tests.support.fake_kube_api import FakeKubeApi, serve  # noqa: E402
 
 GOAL_S = 10.0
 

@@ -251,7 +251,7 @@ def test_a_looked_up_issuer_of_a_cluster_outside_eks_is_a_bootstrap_prerequisite
 def test_the_cluster_step_outside_eks_checks_identities_plugin_variables_and_the_api(
     endpoint: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.apps.ecr_refresher.fake_kube_api import FakeKubeApi, serve
+    from tests.support.fake_kube_api import FakeKubeApi, serve
 
     environment = _edge_variant(tmp_path)
     rehearsal.seed_prerequisites(environment, endpoint)

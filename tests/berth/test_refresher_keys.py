@@ -28,7 +28,7 @@ from berth.cli import main
 from berth.refresher_keys import KeyRotation, NewKey, RotationError, key_in_secret
 from berth_core.config import PROJECT_ROOT
 from berth_core.naming import CredentialsRelease, ecr_refresher_release
-from tests.apps.ecr_refresher.fake_kube_api import FakeKubeApi, serve
+from tests.support.fake_kube_api import FakeKubeApi, serve
 
 NAMESPACE = "ecr-credential-refresher"
 RELEASE = ecr_refresher_release("berth-test", NAMESPACE)

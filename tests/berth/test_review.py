@@ -21,17 +21,16 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from berth import checkov
 from berth.review import build_review, render_markdown, write_review
 from berth_constructs.guards import add_guards
+from tests.support.constants import ACCOUNT, CHARTS_DIR, REGION
+from tests.support.constants import EKS_ISSUER as ISSUER
 
-ACCOUNT = "111111111111"
-REGION = "eu-west-1"
 # Readers of the sample's chart repository outside its account: an account and an organization.
 PARTNER_ROOT = "arn:aws:iam::222222222222:root"
 ORGANIZATION = "o-a1b2c3d4e5"
 # A central repository of another account that the sample's roles read.
 CENTRAL_BUCKET = "berth-shared-helm-charts"
 CENTRAL_KEY = "arn:aws:kms:eu-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
-CHARTS = Path(__file__).resolve().parents[2] / "charts"
+CHARTS = CHARTS_DIR
 
 
 def _stack(app: cdktf.App, name: str) -> cdktf.TerraformStack:

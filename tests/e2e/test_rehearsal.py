@@ -39,7 +39,7 @@ from berth.preflight import Check, Preflight, kube_client_from_kubeconfig
 from berth.synth import stack_dir
 from berth.terraform import TerraformError
 from berth_core.config import PROJECT_ROOT, Environment, load_environment
-from tests.apps.ecr_refresher.fake_kube_api import FakeKubeApi, serve
+from tests.support.fake_kube_api import FakeKubeApi, serve
 
 pytestmark = pytest.mark.e2e
 

@@ -23,11 +23,10 @@ import pytest
 from berth.local import EMULATOR_CREDENTIALS, MotoServer, emulator_terraform_env
 from berth.terraform import run_terraform
 from berth_core.naming import secret_app_config_names
+from tests.support.constants import MOTO_ACCOUNT, REGION
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-secret")]
 
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"  # moto's default account
 PREFIX = "berth-e2e"
 NAME = "canary-key"
 NAMES = secret_app_config_names(PREFIX, "e2e", NAME)
@@ -71,7 +70,7 @@ def _synth(outdir: Path, endpoint_url: str, state_path: Path) -> Path:
             name=NAME,
             name_prefix=PREFIX,
             environment_name="e2e",
-            account_id=ACCOUNT,
+            account_id=MOTO_ACCOUNT,
             region=REGION,
             value_source="ephemeral_variable",
             allow_immediate_deletion=True,

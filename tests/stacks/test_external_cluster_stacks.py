@@ -23,15 +23,10 @@ from cdktf import App
 from berth_constructs.ecr_registry import PULL_ACTIONS, PUSH_ACTIONS
 from berth_core.config import load_environment, load_environment_file
 from berth_core.naming import ecr_builder_release, ecr_refresher_release
+from tests.support.releases import values_of
 from tests.support.tfjson import data_sources, policy_statements, resources, statement
 
-ACCOUNT = "333333333333"
 CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
-
-
-def _release_values(stack: dict[str, Any], name: str) -> dict[str, Any]:
-    (release,) = [r for r in resources(stack, "helm_release") if r["name"] == name]
-    return dict(yaml.safe_load(release["values"][0]))
 
 
 def _repository_keys(stack: dict[str, Any]) -> dict[str, str]:
@@ -126,14 +121,14 @@ def test_each_release_reads_its_key_from_the_secret_the_rotation_writes(
     workloads = synthesized["edge-workloads"]
     environment = load_environment("edge")
     for release in environment.credentials_releases:
-        values = _release_values(workloads, release.release)
+        values = values_of(workloads, release.release)
         assert values["aws"]["existingSecret"] == release.credentials_secret
         assert "webIdentity" not in values["aws"]
         assert values["serviceAccount"]["name"] == release.service_account
         assert values["fullnameOverride"] == release.release
         assert values["status"] == {"configMapName": release.status_config_map}
         assert values["pullSecret"] == {"name": release.pull_secret}
-        assert values["aws"]["registryIds"] == [ACCOUNT]
+        assert values["aws"]["registryIds"] == [environment.account_id]
         # Its own image, pinned by digest, pulled with the pull release's secret.
         assert values["image"]["digest"].startswith("${data.aws_ecr_image.")
         assert values["imagePullSecrets"] == [{"name": "ecr-pull"}]
@@ -149,11 +144,11 @@ def test_the_pull_release_serves_the_selected_namespaces_and_the_build_release_t
     synthesized: dict[str, Any],
 ) -> None:
     workloads = synthesized["edge-workloads"]
-    pull = _release_values(workloads, "ecr-credential-refresher")
+    pull = values_of(workloads, "ecr-credential-refresher")
     assert pull["targets"] == {"namespaces": [], "selector": "ecr-pull=enabled", "all": False}
     assert pull["patchServiceAccounts"] == ["default"]
     assert pull["builder"]["enabled"] is False
-    build = _release_values(workloads, "ecr-build-credentials")
+    build = values_of(workloads, "ecr-build-credentials")
     assert build["targets"] == {"namespaces": ["builds"], "selector": "", "all": False}
     assert build["builder"] == {
         "enabled": True,
@@ -258,7 +253,7 @@ def test_web_identity_releases_project_their_token_for_the_looked_up_role(
     workloads = web_identity["edgeoidc-workloads"]
     looked_up = data_sources(workloads, "aws_iam_role")
     for release in ("ecr-credential-refresher", "ecr-build-credentials"):
-        values = _release_values(workloads, release)
+        values = values_of(workloads, release)
         assert values["aws"]["existingSecret"] == ""
         assert values["serviceAccount"]["roleArn"] == ""  # no EKS webhook outside EKS
         reference = re.fullmatch(

@@ -20,15 +20,9 @@ import yaml
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.support.tfjson import (
-    Reference,
-    data_sources,
-    policy_statements,
-    principals,
-    resources,
-)
+from tests.support.constants import ENVIRONMENT_ACCOUNTS
+from tests.support.tfjson import Reference, data_sources, policy_statements, principals, resources
 
-ACCOUNTS = {"uat": "111111111111", "prod": "222222222222", "edge": "333333333333"}
 EKS = ["uat", "prod"]
 REAL = [*EKS, "edge"]
 STACKS = [
@@ -95,7 +89,7 @@ def test_real_stacks_keep_encrypted_locked_state_in_s3_through_the_deploy_role(
     assert s3["key"] == f"berth/{env}{suffix}.tfstate"  # one key per stack
     # Operators need nothing but the right to assume the deploy role, even for the state.
     assert s3["assume_role"] == {
-        "role_arn": f"arn:aws:iam::{ACCOUNTS[env]}:role/berth-{env}-deploy",
+        "role_arn": f"arn:aws:iam::{ENVIRONMENT_ACCOUNTS[env]}:role/berth-{env}-deploy",
         "session_name": f"berth-{env}",
     }
 
@@ -121,10 +115,10 @@ def test_real_providers_assume_the_deploy_role_and_refuse_the_wrong_account(
     assert stack["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
     (provider,) = stack["provider"]["aws"]
     assert "endpoints" not in provider
-    assert provider["allowed_account_ids"] == [ACCOUNTS[env]]
+    assert provider["allowed_account_ids"] == [ENVIRONMENT_ACCOUNTS[env]]
     assert provider["assume_role"] == [
         {
-            "role_arn": f"arn:aws:iam::{ACCOUNTS[env]}:role/berth-{env}-deploy",
+            "role_arn": f"arn:aws:iam::{ENVIRONMENT_ACCOUNTS[env]}:role/berth-{env}-deploy",
             "session_name": f"berth-{env}",
         }
     ]
@@ -156,7 +150,10 @@ def test_cluster_providers_authenticate_with_a_short_lived_exec_token_as_the_dep
     for connection, exec_block in connections:
         assert exec_block["command"] == "aws"
         assert exec_block["args"][:2] == ["eks", "get-token"]
-        assert f"arn:aws:iam::{ACCOUNTS[env]}:role/berth-{env}-deploy" in exec_block["args"]
+        assert (
+            f"arn:aws:iam::{ENVIRONMENT_ACCOUNTS[env]}:role/berth-{env}-deploy"
+            in exec_block["args"]
+        )
         for forbidden in ("token", "config_path", "config_paths", "client_key", "password"):
             assert forbidden not in connection, forbidden
 

@@ -11,8 +11,9 @@ import pytest
 from ecr_refresher.config import load_config
 from ecr_refresher.metrics import Metrics
 from ecr_refresher.refresher import Refresher, RetryPolicy
-from fake_kube_api import FakeKubeApi, serve
 from kubernetes import client
+
+from tests.support.fake_kube_api import FakeKubeApi, serve
 
 
 @pytest.fixture

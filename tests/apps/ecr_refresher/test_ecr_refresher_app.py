@@ -15,10 +15,10 @@ from ecr_refresher.app import main
 from ecr_refresher.refresher import Refresher
 from ecr_refresher.runner import Runner
 from ecr_refresher.server import Health
-from fake_kube_api import FakeKubeApi
 from kubernetes import client
 
 from berth.local import free_loopback_port
+from tests.support.fake_kube_api import FakeKubeApi
 
 TOKEN_PASSWORD = "123456789012-auth-token"  # what moto hands out
 HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"

@@ -19,12 +19,12 @@ from ecr_refresher.config import load_config
 from ecr_refresher.metrics import Metrics
 from ecr_refresher.refresher import Refresher
 from ecr_refresher.runner import Runner
-from fake_kube_api import FakeKubeApi
 from kubernetes import client
 
 from berth.local import EMULATOR_CREDENTIALS
+from tests.support.constants import REGION
+from tests.support.fake_kube_api import FakeKubeApi
 
-REGION = "eu-west-1"
 STATUS = {
     "ECR_REFRESHER_STATUS_CONFIGMAP": "ecr-credential-refresher-status",
     "ECR_REFRESHER_STATUS_NAMESPACE": "ecr",

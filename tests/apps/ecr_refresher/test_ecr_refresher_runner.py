@@ -10,9 +10,9 @@ from botocore.config import Config as BotoConfig
 from ecr_refresher.refresher import Refresher
 from ecr_refresher.runner import Runner
 from ecr_refresher.schedule import MIN_REFRESH_INTERVAL
-from fake_kube_api import FakeKubeApi
 
 from berth.local import free_loopback_port
+from tests.support.fake_kube_api import FakeKubeApi
 
 
 class Clock:

@@ -11,8 +11,9 @@ import pytest
 from ecr_refresher.refresher import Refresher
 from ecr_refresher.runner import Runner
 from ecr_refresher.watcher import NamespaceWatcher
-from fake_kube_api import FakeKubeApi
 from kubernetes import client
+
+from tests.support.fake_kube_api import FakeKubeApi
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

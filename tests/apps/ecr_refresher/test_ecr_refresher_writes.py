@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ecr_refresher.refresher import Refresher
-from fake_kube_api import FakeKubeApi
 
-ACCOUNT = "123456789012"  # moto's default account
-HOST = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
+from tests.support.constants import MOTO_ACCOUNT
+from tests.support.fake_kube_api import FakeKubeApi
+
+HOST = f"{MOTO_ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
 
 
 def docker_config(secret: dict[str, Any]) -> dict[str, Any]:
@@ -34,8 +35,8 @@ def test_creates_pull_secret_with_auths_for_registry_host(
     secret = fake_kube.secrets[("team-a", "ecr-pull")]
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
     auth = docker_config(secret)["auths"][HOST]
-    assert (auth["username"], auth["password"]) == ("AWS", f"{ACCOUNT}-auth-token")
-    assert base64.b64decode(auth["auth"]).decode() == f"AWS:{ACCOUNT}-auth-token"
+    assert (auth["username"], auth["password"]) == ("AWS", f"{MOTO_ACCOUNT}-auth-token")
+    assert base64.b64decode(auth["auth"]).decode() == f"AWS:{MOTO_ACCOUNT}-auth-token"
     assert fake_kube.count("POST", r"/api/v1/namespaces/team-a/secrets") == 1
 
 
@@ -223,7 +224,7 @@ def test_builder_basic_auth_secret_annotated_and_attached(
     secret = fake_kube.secrets[("builds", "ecr-creds")]
     assert secret["type"] == "kubernetes.io/basic-auth"
     assert base64.b64decode(secret["data"]["username"]).decode() == "AWS"
-    assert base64.b64decode(secret["data"]["password"]).decode() == f"{ACCOUNT}-auth-token"
+    assert base64.b64decode(secret["data"]["password"]).decode() == f"{MOTO_ACCOUNT}-auth-token"
     annotations = secret["metadata"]["annotations"]
     assert annotations["tekton.dev/docker-0"] == f"https://{HOST}"
     assert annotations["build.knative.dev/docker-0"] == f"https://{HOST}"

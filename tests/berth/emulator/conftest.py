@@ -9,9 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from emulator_support import REGION, ClientFactory
+from emulator_support import ClientFactory
 
 from berth.local import EMULATOR_CREDENTIALS, MotoServer
+from tests.support.constants import REGION
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from emulator_support import ACCOUNT, REGION, ClientFactory
+from emulator_support import ClientFactory
 
 from berth.commands.secret import start_deployment
 from berth.local import MotoServer
 from berth_core.naming import secret_app_config_names
+from tests.support.constants import MOTO_ACCOUNT, REGION
 
 OTHER_ACCOUNT = "210987654321"
 
@@ -110,7 +111,7 @@ def world(client: ClientFactory, appconfig: Any) -> World:
         ApplicationId=application,
         Name="demo",
         LocationUri=f"secretsmanager://{secret}",
-        RetrievalRoleArn=f"arn:aws:iam::{ACCOUNT}:role/retrieval",
+        RetrievalRoleArn=f"arn:aws:iam::{MOTO_ACCOUNT}:role/retrieval",
         Type="AWS.Freeform",
     )["Id"]
     return World(
@@ -166,7 +167,7 @@ def test_create_environment_answers_201_ready_for_deployment(appconfig: Any, wor
         ApplicationId=world.application,
         Name="prod",
         Description="the real one",
-        Monitors=[{"AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:errors"}],
+        Monitors=[{"AlarmArn": f"arn:aws:cloudwatch:{REGION}:{MOTO_ACCOUNT}:alarm:errors"}],
     )
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
     assert {key: created[key] for key in ("ApplicationId", "Name", "Description", "State")} == {
@@ -176,7 +177,7 @@ def test_create_environment_answers_201_ready_for_deployment(appconfig: Any, wor
         "State": "READY_FOR_DEPLOYMENT",
     }
     assert created["Monitors"] == [
-        {"AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:errors"}
+        {"AlarmArn": f"arn:aws:cloudwatch:{REGION}:{MOTO_ACCOUNT}:alarm:errors"}
     ]
     fetched = appconfig.get_environment(
         ApplicationId=world.application, EnvironmentId=created["Id"]
@@ -574,7 +575,7 @@ def test_deploying_a_profile_whose_secret_does_not_exist_is_a_bad_request(
         ApplicationId=world.application,
         Name="dangling",
         LocationUri="secretsmanager://berth/never-created",
-        RetrievalRoleArn=f"arn:aws:iam::{ACCOUNT}:role/retrieval",
+        RetrievalRoleArn=f"arn:aws:iam::{MOTO_ACCOUNT}:role/retrieval",
     )["Id"]
     message = expect_error(
         lambda: world.start(appconfig, ConfigurationProfileId=profile), "BadRequestException", 400
@@ -728,7 +729,7 @@ def test_tags_on_environments_strategies_and_deployments(appconfig: Any, world: 
     number = world.start(appconfig, EnvironmentId=environment, Tags={"team": "platform"})[
         "DeploymentNumber"
     ]
-    prefix = f"arn:aws:appconfig:{REGION}:{ACCOUNT}:"
+    prefix = f"arn:aws:appconfig:{REGION}:{MOTO_ACCOUNT}:"
     environment_arn = f"{prefix}application/{world.application}/environment/{environment}"
     for arn in (
         environment_arn,
@@ -746,9 +747,7 @@ def test_tags_on_environments_strategies_and_deployments(appconfig: Any, world: 
 def test_tags_of_an_environment_that_does_not_exist_are_not_found(
     appconfig: Any, world: World
 ) -> None:
-    arn = (
-        f"arn:aws:appconfig:{REGION}:{ACCOUNT}:application/{world.application}/environment/zzz9999"
-    )
+    arn = f"arn:aws:appconfig:{REGION}:{MOTO_ACCOUNT}:application/{world.application}/environment/zzz9999"
     for call in (
         lambda: appconfig.list_tags_for_resource(ResourceArn=arn),
         lambda: appconfig.tag_resource(ResourceArn=arn, Tags={"a": "b"}),
@@ -766,7 +765,7 @@ def test_tags_of_an_environment_that_does_not_exist_are_not_found(
 
 def test_environments_go_with_their_application(appconfig: Any, world: World) -> None:
     arn = (
-        f"arn:aws:appconfig:{REGION}:{ACCOUNT}:application/{world.application}"
+        f"arn:aws:appconfig:{REGION}:{MOTO_ACCOUNT}:application/{world.application}"
         f"/environment/{world.environment}"
     )
     assert appconfig.list_tags_for_resource(ResourceArn=arn)["Tags"] == {}
@@ -782,7 +781,7 @@ def test_environments_go_with_their_application(appconfig: Any, world: World) ->
 
 def test_application_tags_are_still_motos(appconfig: Any) -> None:
     application = appconfig.create_application(Name=_unique("tags"), Tags={"owner": "moto"})["Id"]
-    arn = f"arn:aws:appconfig:{REGION}:{ACCOUNT}:application/{application}"
+    arn = f"arn:aws:appconfig:{REGION}:{MOTO_ACCOUNT}:application/{application}"
     assert appconfig.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"owner": "moto"}
 
 
@@ -883,7 +882,7 @@ def test_berth_secret_put_finds_its_resources_by_name_and_deploys_the_version(
         ApplicationId=application,
         Name=names.profile,
         LocationUri=f"secretsmanager://{names.secret}",
-        RetrievalRoleArn=f"arn:aws:iam::{ACCOUNT}:role/{names.retrieval_role}",
+        RetrievalRoleArn=f"arn:aws:iam::{MOTO_ACCOUNT}:role/{names.retrieval_role}",
         Type="AWS.Freeform",
     )
     appconfig.create_deployment_strategy(

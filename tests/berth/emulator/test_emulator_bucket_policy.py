@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_support import ACCOUNT, ClientFactory
+from emulator_support import ClientFactory
 
 from berth.emulator.bucket_policy import unconditional_statements
+from tests.support.constants import MOTO_ACCOUNT
 
-PUBLISHER = f"arn:aws:iam::{ACCOUNT}:role/berth-uat-chart-publisher"
+PUBLISHER = f"arn:aws:iam::{MOTO_ACCOUNT}:role/berth-uat-chart-publisher"
 
 
 def _policy(bucket: str, *extra: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def _policy(bucket: str, *extra: dict[str, Any]) -> dict[str, Any]:
             {
                 "Sid": "ReadAndWriteForTheAccount",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Principal": {"AWS": f"arn:aws:iam::{MOTO_ACCOUNT}:root"},
                 "Action": ["s3:GetObject", "s3:PutObject"],
                 "Resource": objects,
             },

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_support import ACCOUNT, REGION, ClientFactory
+from emulator_support import ClientFactory
 
 from berth.local import MotoServer, emulator_terraform_env
 from berth.terraform import AWS_PROVIDER_VERSION, run_terraform
+from tests.support.constants import MOTO_ACCOUNT, REGION
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-emulator-terraform")]
 
@@ -171,7 +172,7 @@ def test_apply_creates_a_complete_deployment_of_the_secret_version(
         ApplicationId=outputs["application_id"], EnvironmentId=outputs["environment_id"]
     )
     assert (environment["Name"], environment["State"]) == ("uat", "READY_FOR_DEPLOYMENT")
-    assert outputs["environment_arn"].startswith(f"arn:aws:appconfig:{REGION}:{ACCOUNT}:")
+    assert outputs["environment_arn"].startswith(f"arn:aws:appconfig:{REGION}:{MOTO_ACCOUNT}:")
     # Default tags and the resource's own, through the tags API the provider itself uses.
     assert appconfig.list_tags_for_resource(ResourceArn=outputs["environment_arn"])["Tags"] == {
         "project": "berth",

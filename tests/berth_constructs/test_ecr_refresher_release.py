@@ -7,40 +7,32 @@ real chart through `berth.helm_sdk.render`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from cdktf import TerraformStack, Testing
 
 from berth import helm_sdk
 from berth_constructs.container_image import ContainerImage
 from berth_constructs.ecr_refresher_release import EcrRefresherRelease, EcrRefresherReleaseProps
 from berth_constructs.ecr_registry import EcrRegistry, EcrRegistryProps, RefresherTrust
 from berth_constructs.helm_chart import ChartSource
+from tests.support.constants import CHARTS_DIR, DIGEST, EXTERNAL_PROVIDER_ARN
+from tests.support.releases import helm_release, values_of
+from tests.support.stacks import new_stack, stack_json
 from tests.support.tfjson import policy_statements, resources
 
-CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "ecr-credential-refresher"
-DIGEST = "sha256:" + "ab" * 32
+CHART_DIR = CHARTS_DIR / "ecr-credential-refresher"
 IMAGE = ContainerImage(
     repository="111111111111.dkr.ecr.eu-west-1.amazonaws.com/berth/ecr-refresher", digest=DIGEST
 )
-PROVIDER_ARN = "arn:aws:iam::111111111111:oidc-provider/oidc.example.com/clusters/on-prem"
 
 
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-    from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
-
-    app = Testing.app()
-    stack = TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region="eu-west-1")
-    HelmProvider(stack, "helm", kubernetes=HelmProviderKubernetes(config_path="/dev/null"))
+    stack = new_stack(helm=True)
     trust = RefresherTrust(
-        oidc_provider_arn=PROVIDER_ARN, role_name="test-ecr-refresher", namespace="ecr"
+        oidc_provider_arn=EXTERNAL_PROVIDER_ARN, role_name="test-ecr-refresher", namespace="ecr"
     )
     registry = EcrRegistry(
         stack,
@@ -87,23 +79,13 @@ def stack() -> dict[str, Any]:
             refresh_margin="1h",
         ),
     )
-    return dict(json.loads(Testing.synth(stack)))
-
-
-def _release(stack: dict[str, Any], name: str) -> dict[str, Any]:
-    (release,) = [r for r in resources(stack, "helm_release") if r["name"] == name]
-    return release
-
-
-def _values(stack: dict[str, Any], name: str) -> dict[str, Any]:
-    (document,) = _release(stack, name)["values"]
-    return dict(yaml.safe_load(document))
+    return stack_json(stack)
 
 
 def test_wired_release_uses_the_registry_role_and_the_trusted_service_account(
     stack: dict[str, Any],
 ) -> None:
-    values = _values(stack, "ecr-credential-refresher")
+    values = values_of(stack, "ecr-credential-refresher")
     role_key = next(
         key
         for key, role in stack["resource"]["aws_iam_role"].items()
@@ -119,7 +101,7 @@ def test_wired_release_uses_the_registry_role_and_the_trusted_service_account(
         stack, stack["resource"]["aws_iam_role"][role_key]["assume_role_policy"]
     )
     sub = next(c for c in trust["condition"] if c["variable"].endswith(":sub"))
-    release = _release(stack, "ecr-credential-refresher")
+    release = helm_release(stack, "ecr-credential-refresher")
     assert sub["values"] == [
         f"system:serviceaccount:{release['namespace']}:ecr-credential-refresher"
     ]
@@ -127,20 +109,20 @@ def test_wired_release_uses_the_registry_role_and_the_trusted_service_account(
 
 
 def test_wired_release_pulls_its_image_from_the_registry(stack: dict[str, Any]) -> None:
-    image = _values(stack, "ecr-credential-refresher")["image"]
+    image = values_of(stack, "ecr-credential-refresher")["image"]
     assert image["repository"].startswith("${aws_ecr_repository.")
     assert image["repository"].endswith(".repository_url}")
     assert image["tag"] == "0.1.0"
 
 
 def test_local_chart_is_an_asset_of_the_stack_not_an_absolute_path(stack: dict[str, Any]) -> None:
-    release = _release(stack, "ecr-credential-refresher")
+    release = helm_release(stack, "ecr-credential-refresher")
     assert release["chart"].startswith("assets/")
     assert "repository" not in release
 
 
 def test_repository_chart_is_pinned_to_a_version(stack: dict[str, Any]) -> None:
-    release = _release(stack, "refresher-keys")
+    release = helm_release(stack, "refresher-keys")
     assert release["chart"] == "ecr-credential-refresher"
     assert release["repository"] == "https://charts.example.com"
     assert release["version"] == "0.1.0"
@@ -148,7 +130,7 @@ def test_repository_chart_is_pinned_to_a_version(stack: dict[str, Any]) -> None:
 
 def test_releases_roll_back_when_an_install_fails(stack: dict[str, Any]) -> None:
     for name in ("ecr-credential-refresher", "refresher-keys"):
-        release = _release(stack, name)
+        release = helm_release(stack, name)
         assert release["atomic"] is True and release["cleanup_on_fail"] is True
 
 
@@ -163,7 +145,7 @@ def test_no_aws_key_material_is_in_the_values(stack: dict[str, Any]) -> None:
 def test_static_keys_release_values_pass_the_chart_schema_and_render(
     stack: dict[str, Any],
 ) -> None:
-    values = _values(stack, "refresher-keys")
+    values = values_of(stack, "refresher-keys")
     manifests = helm_sdk.render(CHART_DIR, values, release_name="refresher-keys", namespace="ecr")
     (deployment,) = [m for m in manifests if m["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -186,7 +168,7 @@ def test_static_keys_release_values_pass_the_chart_schema_and_render(
 def test_wired_release_values_pass_the_chart_schema_once_terraform_fills_them_in(
     stack: dict[str, Any],
 ) -> None:
-    values = _values(stack, "ecr-credential-refresher")
+    values = values_of(stack, "ecr-credential-refresher")
     # What Terraform substitutes at apply time for the three references.
     values["image"]["repository"] = (
         "111111111111.dkr.ecr.eu-west-1.amazonaws.com/berth/ecr-refresher"

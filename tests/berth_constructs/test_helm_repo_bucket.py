@@ -5,12 +5,19 @@ Each test names one property and fails if the construct stops providing it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from berth_constructs.helm_repo_bucket import HelmRepoBucketProps
+from tests.support.constants import (
+    ACCOUNT,
+    EDGE_ACCOUNT,
+    ENVIRONMENT_ACCOUNTS,
+    OTHER_ACCOUNT,
+    role_arn,
+)
+from tests.support.stacks import new_stack, stack_json
 from tests.support.tfjson import (
     Reference,
     one_resource,
@@ -95,9 +102,8 @@ def test_requests_without_tls_are_denied(real_stack: dict[str, Any]) -> None:
     assert len(deny["resources"]) == 2
 
 
-ACCOUNTS = {"local": "123456789012", "uat": "111111111111", "prod": "222222222222"}
 # uat owns the central repository that prod's account reads (environments/uat.yaml).
-OTHER_READERS = {"local": [], "uat": ["arn:aws:iam::222222222222:root"], "prod": []}
+OTHER_READERS = {"local": [], "uat": [f"arn:aws:iam::{OTHER_ACCOUNT}:root"], "prod": []}
 
 
 def test_readers_may_get_and_list_below_the_prefix_the_account_first(
@@ -106,7 +112,7 @@ def test_readers_may_get_and_list_below_the_prefix_the_account_first(
     name = request.node.callspec.params["stack"]
     statements = bucket_policy(stack)
     read = statement(statements, "ReadCharts")
-    account_root = f"arn:aws:iam::{ACCOUNTS[name]}:root"
+    account_root = f"arn:aws:iam::{ENVIRONMENT_ACCOUNTS[name]}:root"
     assert principals(read) == [account_root, *OTHER_READERS[name]]
     assert read["actions"] == ["s3:GetObject", "s3:GetObjectVersion"]
     (charts,) = read["resources"]
@@ -158,7 +164,7 @@ def test_the_key_has_an_explicit_policy_the_account_administers(
     name = request.node.callspec.params["stack"]
     statements = key_policy(stack)
     admin = statement(statements, "AccountAdministersKey")
-    assert principals(admin) == [f"arn:aws:iam::{ACCOUNTS[name]}:root"]
+    assert principals(admin) == [f"arn:aws:iam::{ENVIRONMENT_ACCOUNTS[name]}:root"]
     assert admin["actions"] == ["kms:*"]
     # Only the readers in other accounts get more, and only kms:Decrypt through S3.
     others = [s for s in statements if s["sid"] != "AccountAdministersKey"]
@@ -246,9 +252,7 @@ def test_props_refuse_insecure_or_invalid_values(changes: dict[str, Any], messag
 
 # ---- a central repository: one reader of each kind, each grant exactly as narrow as meant ----
 
-CENTRAL_ACCOUNT = "111111111111"
-READER_ACCOUNT = "222222222222"
-READER_ROLE = "arn:aws:iam::333333333333:role/ci-chart-reader"
+READER_ROLE = role_arn("ci-chart-reader", EDGE_ACCOUNT)
 ORGANIZATION = "o-a1b2c3d4e5"
 ORGANIZATION_PATH = "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"
 
@@ -257,34 +261,29 @@ ORGANIZATION_PATH = "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"
 def central() -> dict[str, Any]:
     """A stack with one central repository below `charts/`, read by an account, a role of a
     third account, an organization and an organization path."""
-    from cdktf import TerraformStack, Testing
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
     from berth_constructs.helm_repo_bucket import HelmRepoBucket
     from berth_constructs.lookups import existing_role_arn
 
-    app = Testing.app()
-    stack = TerraformStack(app, "central")
-    AwsProvider(stack, "aws", region="eu-west-1")
+    stack = new_stack("central")
     HelmRepoBucket(
         stack,
         REPO,
         HelmRepoBucketProps(
             bucket_name="central-charts",
-            account_id=CENTRAL_ACCOUNT,
+            account_id=ACCOUNT,
             region="eu-west-1",
             prefix="charts/",
             publisher_principals=[existing_role_arn(stack, "publisher", "publisher")],
             reader_principals=[
-                f"arn:aws:iam::{CENTRAL_ACCOUNT}:root",
-                f"arn:aws:iam::{READER_ACCOUNT}:root",
+                f"arn:aws:iam::{ACCOUNT}:root",
+                f"arn:aws:iam::{OTHER_ACCOUNT}:root",
                 READER_ROLE,
             ],
             reader_organization_id=ORGANIZATION,
             reader_organization_paths=[ORGANIZATION_PATH],
         ),
     )
-    return dict(json.loads(Testing.synth(stack)))
+    return stack_json(stack)
 
 
 def _bucket_arn(stack: dict[str, Any]) -> str:
@@ -298,7 +297,7 @@ def _allows(statements: list[dict[str, Any]], principal: str) -> list[dict[str, 
 
 @pytest.mark.parametrize(
     "reader",
-    [f"arn:aws:iam::{READER_ACCOUNT}:root", READER_ROLE],
+    [f"arn:aws:iam::{OTHER_ACCOUNT}:root", READER_ROLE],
     ids=["account", "role"],
 )
 def test_a_named_reader_gets_the_charts_below_the_prefix_and_nothing_more(
@@ -320,7 +319,7 @@ def test_a_named_reader_gets_the_charts_below_the_prefix_and_nothing_more(
 
 @pytest.mark.parametrize(
     "reader",
-    [f"arn:aws:iam::{READER_ACCOUNT}:root", READER_ROLE],
+    [f"arn:aws:iam::{OTHER_ACCOUNT}:root", READER_ROLE],
     ids=["account", "role"],
 )
 def test_a_named_reader_may_decrypt_through_s3_only(central: dict[str, Any], reader: str) -> None:
@@ -329,7 +328,7 @@ def test_a_named_reader_may_decrypt_through_s3_only(central: dict[str, Any], rea
     assert grant["actions"] == ["kms:Decrypt"]
     assert grant["condition"] == [VIA_S3]
     # Named readers only: the account's root is the administrator, not a reader of the key.
-    assert principals(grant) == [f"arn:aws:iam::{READER_ACCOUNT}:root", READER_ROLE]
+    assert principals(grant) == [f"arn:aws:iam::{OTHER_ACCOUNT}:root", READER_ROLE]
 
 
 ORGANIZATION_CONDITIONS = {
@@ -391,6 +390,6 @@ def test_every_allow_to_everyone_is_narrowed_to_the_organization(central: dict[s
 def test_only_the_account_administers_the_central_key(central: dict[str, Any]) -> None:
     for stmt in key_policy(central):
         if stmt["sid"] == "AccountAdministersKey":
-            assert principals(stmt) == [f"arn:aws:iam::{CENTRAL_ACCOUNT}:root"]
+            assert principals(stmt) == [f"arn:aws:iam::{ACCOUNT}:root"]
         else:
             assert stmt["actions"] == ["kms:Decrypt"], stmt["sid"]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_repo_support import ChartFactory, object_keys, read_index_text
 
 from berth import helm_sdk
 from berth.chart_repo.errors import ChartRepoError
@@ -17,6 +16,7 @@ from berth.chart_repo.index import parse_index, rfc3339_nano
 from berth.chart_repo.publish import package_chart, publish_charts, publish_packaged
 from berth.chart_repo.store import ChartStore, IndexConflictError, RetryPolicy, update_index
 from berth_core.config import Environment
+from tests.support.chart_repo import ChartFactory, object_keys, read_index_text
 
 
 def test_publish_uploads_archive_with_digest_metadata_and_indexes_it(

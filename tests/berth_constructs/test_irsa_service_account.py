@@ -6,31 +6,23 @@ One stack, synthesized once: `granted` (creates its ServiceAccount, two grants) 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import cdktf
 import pytest
 
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.policies import Statement
 from berth_core.naming import oidc_provider_arn
+from tests.support.constants import ACCOUNT, EKS_ISSUER, EKS_PROVIDER_ARN
+from tests.support.stacks import new_stack, stack_json
 from tests.support.tfjson import policy_statements, principals, resources, statement
 
-ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
-PROVIDER_ARN = f"arn:aws:iam::111111111111:oidc-provider/{ISSUER}"
 BUCKET_ARN = "arn:aws:s3:::charts"
 
 
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-    from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
-
-    app = cdktf.Testing.app()
-    stack = cdktf.TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region="eu-west-1")
-    KubernetesProvider(stack, "kubernetes", host="https://kubernetes.invalid")
+    stack = new_stack(kubernetes=True)
     granted = IrsaServiceAccount(
         stack,
         "granted",
@@ -38,7 +30,7 @@ def stack() -> dict[str, Any]:
             namespace="observability",
             name="otel-agent",
             role_name="test-otel-agent",
-            oidc_provider_arn=PROVIDER_ARN,
+            oidc_provider_arn=EKS_PROVIDER_ARN,
             service_account_annotations={"example.com/team": "observability"},
         ),
     )
@@ -53,11 +45,11 @@ def stack() -> dict[str, Any]:
             namespace="proxy",
             name="s3proxy",
             role_name="test-s3proxy",
-            oidc_provider_arn=PROVIDER_ARN,
+            oidc_provider_arn=EKS_PROVIDER_ARN,
             create_service_account=False,
         ),
     )
-    return dict(json.loads(cdktf.Testing.synth(stack)))
+    return stack_json(stack)
 
 
 def _role(stack: dict[str, Any], name: str) -> dict[str, Any]:
@@ -84,14 +76,14 @@ def test_trust_requires_exact_sub_and_aud(
     assert trust["effect"] == "Allow"
     assert trust["actions"] == ["sts:AssumeRoleWithWebIdentity"]
     assert sorted(trust["condition"], key=lambda c: c["variable"]) == [
-        {"test": "StringEquals", "variable": f"{ISSUER}:aud", "values": ["sts.amazonaws.com"]},
-        {"test": "StringEquals", "variable": f"{ISSUER}:sub", "values": [subject]},
+        {"test": "StringEquals", "variable": f"{EKS_ISSUER}:aud", "values": ["sts.amazonaws.com"]},
+        {"test": "StringEquals", "variable": f"{EKS_ISSUER}:sub", "values": [subject]},
     ]
 
 
 def test_trust_principal_is_only_the_clusters_oidc_provider(stack: dict[str, Any]) -> None:
     trust = _trust(stack, "test-otel-agent")
-    assert trust["principals"] == [{"type": "Federated", "identifiers": [PROVIDER_ARN]}]
+    assert trust["principals"] == [{"type": "Federated", "identifiers": [EKS_PROVIDER_ARN]}]
 
 
 def test_no_trust_condition_uses_wildcards(stack: dict[str, Any]) -> None:
@@ -134,14 +126,14 @@ def test_without_create_service_account_no_account_is_made(stack: dict[str, Any]
 
 
 def test_oidc_provider_arn_is_derived_from_the_issuer_url() -> None:
-    assert oidc_provider_arn("111111111111", f"https://{ISSUER}/") == PROVIDER_ARN
+    assert oidc_provider_arn(ACCOUNT, f"https://{EKS_ISSUER}/") == EKS_PROVIDER_ARN
 
 
 VALID_PROPS: dict[str, Any] = {
     "namespace": "observability",
     "name": "otel-agent",
     "role_name": "otel-agent",
-    "oidc_provider_arn": PROVIDER_ARN,
+    "oidc_provider_arn": EKS_PROVIDER_ARN,
 }
 
 
@@ -170,8 +162,7 @@ def test_props_refuse_invalid_values(changes: dict[str, Any], message: str) -> N
 
 
 def test_grant_refuses_duplicate_sids_and_principals() -> None:
-    app = cdktf.Testing.app()
-    stack = cdktf.TerraformStack(app, "grants")
+    stack = new_stack("grants", region=None)
     irsa = IrsaServiceAccount(
         stack, "irsa", IrsaServiceAccountProps(**VALID_PROPS, create_service_account=False)
     )

@@ -28,13 +28,12 @@ from berth_constructs.guards import REQUIRED_TAGS, add_guards, find_violations
 from berth_constructs.helm_repo_bucket import HelmRepoBucket, HelmRepoBucketProps
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.lookups import existing_role_arn
+from tests.support.constants import ACCOUNT, EKS_PROVIDER_ARN, role_arn
 
 TAGS = {"Environment": "test", "ManagedBy": "berth", "Owner": "platform"}
-ACCOUNT = "111111111111"
-PUBLISHER = f"arn:aws:iam::{ACCOUNT}:role/publisher"
+PUBLISHER = role_arn("publisher")
 # Another account's role cannot be looked up from this one: it stays literal, and is allowed.
 PARTNER = "arn:aws:iam::999999999999:role/partner-reader"
-OIDC_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
 BLOCK_ALL = dict.fromkeys(
     ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"),
     True,
@@ -128,7 +127,7 @@ def _dangling_oidc_provider(stack: Construct) -> None:
             namespace="tools",
             name="agent",
             role_name="agent",
-            oidc_provider_arn=OIDC_PROVIDER,
+            oidc_provider_arn=EKS_PROVIDER_ARN,
             create_service_account=False,
         ),
     )
@@ -176,7 +175,7 @@ BROKEN: dict[str, tuple[Callable[[Construct], None], dict[str, object], str]] = 
     "irsa-trust-names-a-provider-nothing-creates": (
         _dangling_oidc_provider,
         {},
-        f"names {OIDC_PROVIDER}, which this stack neither creates nor looks up",
+        f"names {EKS_PROVIDER_ARN}, which this stack neither creates nor looks up",
     ),
 }
 

@@ -21,10 +21,10 @@ import pytest
 from berth.appconfig import rollout
 from berth.commands.secret import read_value, start_deployment
 from berth.local import EMULATOR_CREDENTIALS
+from berth_core.config import PROJECT_ROOT
 from berth_core.errors import BerthError
 from berth_core.naming import secret_app_config_names
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_YAML = """\
 account_id: "123456789012"
 region: eu-west-1

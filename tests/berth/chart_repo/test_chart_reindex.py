@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_repo_support import ChartFactory, RequestLog, read_index_text
 
 from berth.chart_repo.delete import delete_from_store
 from berth.chart_repo.errors import ChartRepoError
@@ -22,6 +21,7 @@ from berth.chart_repo.publish import (
 from berth.chart_repo.reindex import reindex_store
 from berth.chart_repo.store import ChartStore
 from berth.chart_repo.verify import verify_store
+from tests.support.chart_repo import ChartFactory, RequestLog, read_index_text
 
 
 @pytest.fixture

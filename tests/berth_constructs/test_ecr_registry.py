@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-from cdktf import TerraformStack, Testing
 
 from berth_constructs.ecr_registry import (
     PULL_ACTIONS,
@@ -20,13 +19,12 @@ from berth_constructs.ecr_registry import (
     RefresherTrust,
 )
 from berth_constructs.kms import kms_alias_name
+from tests.support.constants import EXTERNAL_ISSUER, EXTERNAL_PROVIDER_ARN, KMS_KEY_ARN
+from tests.support.stacks import new_stack, stack_json
 from tests.support.tfjson import policy_statements, principals, resources, statement
 
 CI_ROLE = "arn:aws:iam::111111111111:role/ci-image-publisher"
 PULLERS = ["arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:role/cluster-nodes"]
-GIVEN_KEY = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
-ISSUER = "oidc.example.com/clusters/on-prem"
-PROVIDER_ARN = f"arn:aws:iam::111111111111:oidc-provider/{ISSUER}"
 ADMIN_ACTIONS = {
     "ecr:DeleteRepository",
     "ecr:DeleteRepositoryPolicy",
@@ -41,11 +39,7 @@ ADMIN_ACTIONS = {
 
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
-    app = Testing.app()
-    stack = TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region="eu-west-1")
+    stack = new_stack()
     EcrRegistry(
         stack,
         "full",
@@ -56,7 +50,7 @@ def stack() -> dict[str, Any]:
             untagged_image_expiry_days=3,
             tagged_images_to_keep=20,
             refresher=RefresherTrust(
-                oidc_provider_arn=PROVIDER_ARN, role_name="test-ecr-refresher"
+                oidc_provider_arn=EXTERNAL_PROVIDER_ARN, role_name="test-ecr-refresher"
             ),
         ),
     )
@@ -64,10 +58,12 @@ def stack() -> dict[str, Any]:
         stack,
         "bare",
         EcrRegistryProps(
-            repository_name="berth/ecr-refresher", push_principals=[CI_ROLE], kms_key_arn=GIVEN_KEY
+            repository_name="berth/ecr-refresher",
+            push_principals=[CI_ROLE],
+            kms_key_arn=KMS_KEY_ARN,
         ),
     )
-    return dict(json.loads(Testing.synth(stack)))
+    return stack_json(stack)
 
 
 def _repository(stack: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
@@ -128,7 +124,7 @@ def test_kms_alias_names_replace_characters_kms_refuses() -> None:
 
 def test_a_given_kms_key_is_used_and_no_key_is_created(stack: dict[str, Any]) -> None:
     _, repo = _repository(stack, "berth/ecr-refresher")
-    assert repo["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": GIVEN_KEY}]
+    assert repo["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": KMS_KEY_ARN}]
     assert len(resources(stack, "aws_kms_key")) == 1  # only `full` created one
 
 
@@ -185,12 +181,16 @@ def test_refresher_role_is_trusted_by_one_service_account_of_the_issuer(
 ) -> None:
     (trust,) = policy_statements(stack, _refresher_role(stack)["assume_role_policy"])
     assert trust["actions"] == ["sts:AssumeRoleWithWebIdentity"]
-    assert principals(trust, "Federated") == [PROVIDER_ARN]
+    assert principals(trust, "Federated") == [EXTERNAL_PROVIDER_ARN]
     assert sorted(trust["condition"], key=lambda c: c["variable"]) == [
-        {"test": "StringEquals", "variable": f"{ISSUER}:aud", "values": ["sts.amazonaws.com"]},
         {
             "test": "StringEquals",
-            "variable": f"{ISSUER}:sub",
+            "variable": f"{EXTERNAL_ISSUER}:aud",
+            "values": ["sts.amazonaws.com"],
+        },
+        {
+            "test": "StringEquals",
+            "variable": f"{EXTERNAL_ISSUER}:sub",
             "values": ["system:serviceaccount:ecr-credential-refresher:ecr-credential-refresher"],
         },
     ]

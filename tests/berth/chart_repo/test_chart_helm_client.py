@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from chart_repo_support import ChartFactory, read_index_text
 
 from berth import helm_sdk
 from berth.chart_repo.publish import publish_charts
 from berth_core.config import Environment
+from tests.support.chart_repo import ChartFactory, read_index_text
 
 
 def _allow_anonymous_reads(s3: Any, bucket: str) -> None:

@@ -7,28 +7,24 @@ construct loses the property.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from cdktf import TerraformStack, Testing
 
 from berth_constructs.ecr_client_identity import EcrClientIdentity, EcrClientIdentityProps
 from berth_constructs.ecr_registry import PULL_ACTIONS, PUSH_ACTIONS, RefresherTrust
+from tests.support.constants import EDGE_ACCOUNT, EXTERNAL_ISSUER, oidc_provider_arn
+from tests.support.stacks import new_stack, stack_json
 from tests.support.tfjson import policy_statements, resources, statement
 
-PROVIDER_ARN = "arn:aws:iam::333333333333:oidc-provider/k3s.example.com/oidc"
+PROVIDER_ARN = oidc_provider_arn(EXTERNAL_ISSUER, EDGE_ACCOUNT)
 PULL = ["arn:aws:ecr:eu-central-1:333333333333:repository/berth-edge/s3proxy"]
 PUSH = ["arn:aws:ecr:eu-central-1:333333333333:repository/berth-edge/web"]
 
 
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
-    app = Testing.app()
-    stack = TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region="eu-central-1")
+    stack = new_stack(region="eu-central-1")
     user = EcrClientIdentity(stack, "user", EcrClientIdentityProps(name="berth-edge-ecr-builder"))
     user.grant_registry_access(pull_repository_arns=PULL, push_repository_arns=PUSH)
     trust = RefresherTrust(
@@ -40,7 +36,7 @@ def stack() -> dict[str, Any]:
     role.grant_registry_access(pull_repository_arns=PULL)
     assert user.role_arn is None and user.user_name is not None
     assert role.user_name is None and role.role_arn == role.principal_arn
-    return dict(json.loads(Testing.synth(stack)))
+    return stack_json(stack)
 
 
 def test_the_user_has_no_access_key_and_keeps_keys_made_elsewhere(stack: dict[str, Any]) -> None:
@@ -71,8 +67,8 @@ def test_the_role_trusts_one_service_account_and_may_only_pull(stack: dict[str, 
     (role,) = resources(stack, "aws_iam_role")
     (trust,) = policy_statements(stack, role["assume_role_policy"])
     assert {c["variable"]: c["values"] for c in trust["condition"]} == {
-        "k3s.example.com/oidc:sub": ["system:serviceaccount:ecr:ecr-credential-refresher"],
-        "k3s.example.com/oidc:aud": ["sts.amazonaws.com"],
+        f"{EXTERNAL_ISSUER}:sub": ["system:serviceaccount:ecr:ecr-credential-refresher"],
+        f"{EXTERNAL_ISSUER}:aud": ["sts.amazonaws.com"],
     }
     (policy,) = resources(stack, "aws_iam_role_policy")
     statements = policy_statements(stack, policy["policy"])
@@ -81,10 +77,7 @@ def test_the_role_trusts_one_service_account_and_may_only_pull(stack: dict[str, 
 
 
 def test_registry_access_is_granted_once_and_names_a_repository() -> None:
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
-    stack = TerraformStack(Testing.app(), "once")
-    AwsProvider(stack, "aws", region="eu-central-1")
+    stack = new_stack("once", region="eu-central-1")
     identity = EcrClientIdentity(stack, "user", EcrClientIdentityProps(name="x"))
     with pytest.raises(ValueError, match="pull_repository_arns: name at least one"):
         identity.grant_registry_access(pull_repository_arns=[])

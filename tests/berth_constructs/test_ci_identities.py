@@ -10,25 +10,24 @@ Each test fails if the construct loosens the property it names.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import cdktf
 import pytest
 
 from berth_constructs.ci_identities import IMAGE_PUSH_ACTIONS, CiIdentities, CiIdentitiesProps
+from tests.support.constants import KMS_KEY_ARN, OTHER_ACCOUNT, oidc_provider_arn, role_arn
+from tests.support.stacks import new_stack, stack_json
 from tests.support.tfjson import data_sources, policy_statements, principals, resources, statement
 
 ISSUER = "token.actions.githubusercontent.com"
-EXISTING_PROVIDER_ARN = f"arn:aws:iam::222222222222:oidc-provider/{ISSUER}"
+EXISTING_PROVIDER_ARN = oidc_provider_arn(ISSUER, OTHER_ACCOUNT)
 BUCKET_ARN = "arn:aws:s3:::berth-uat-helm-charts"
-KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/0d1f2e3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 REPOSITORY_ARNS = [
     "arn:aws:ecr:eu-west-1:111111111111:repository/berth-uat/s3proxy",
     "arn:aws:ecr:eu-west-1:111111111111:repository/berth-uat/appconfig-fetch",
 ]
-DEPLOY_ROLE_ARN = "arn:aws:iam::111111111111:role/berth-uat-deploy"
-PROD_DEPLOY_ROLE_ARN = "arn:aws:iam::222222222222:role/berth-prod-deploy"
+DEPLOY_ROLE_ARN = role_arn("berth-uat-deploy")
+PROD_DEPLOY_ROLE_ARN = role_arn("berth-prod-deploy", OTHER_ACCOUNT)
 
 VALID_PROPS: dict[str, Any] = {
     "repository": "acme/berth",
@@ -44,16 +43,13 @@ VALID_PROPS: dict[str, Any] = {
 def stack() -> dict[str, Any]:
     from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
     from cdktf_cdktf_provider_aws.kms_key import KmsKey
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
     from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 
-    app = cdktf.Testing.app()
-    stack = cdktf.TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region="eu-west-1")
+    stack = new_stack()
     strict = CiIdentities(
         stack, "strict", CiIdentitiesProps(**VALID_PROPS, create_image_publisher=True)
     )
-    strict.grant_chart_publish(BUCKET_ARN, KEY_ARN)
+    strict.grant_chart_publish(BUCKET_ARN, KMS_KEY_ARN)
     strict.grant_image_push(REPOSITORY_ARNS)
     charts = S3Bucket(stack, "charts", bucket="berth-prod-helm-charts")
     key = KmsKey(stack, "charts-key", description="charts")
@@ -87,8 +83,8 @@ def stack() -> dict[str, Any]:
             create_oidc_provider=True,
         ),
     )
-    bare.grant_chart_publish(BUCKET_ARN, KEY_ARN)
-    return dict(json.loads(cdktf.Testing.synth(stack)))
+    bare.grant_chart_publish(BUCKET_ARN, KMS_KEY_ARN)
+    return stack_json(stack)
 
 
 def _role_entry(stack: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
@@ -212,7 +208,7 @@ def test_publisher_may_only_touch_chart_objects_listing_and_key(stack: dict[str,
 def test_publisher_uses_the_chart_key_only_through_s3(stack: dict[str, Any]) -> None:
     key = statement(_permissions(stack, "berth-uat-chart-publisher"), "UseChartKey")
     assert sorted(key["actions"]) == ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-    assert key["resources"] == [KEY_ARN]
+    assert key["resources"] == [KMS_KEY_ARN]
     assert _conditions(key) == {"kms:ViaService": ("StringEquals", ["s3.eu-west-1.amazonaws.com"])}
 
 
@@ -276,18 +272,17 @@ def test_without_a_deploy_role_or_images_there_is_no_deployer_or_image_publisher
 
 
 def test_grants_are_given_once_and_only_to_roles_that_exist() -> None:
-    app = cdktf.Testing.app()
-    stack = cdktf.TerraformStack(app, "grants")
+    stack = new_stack("grants", region=None)
     identities = CiIdentities(stack, "ci", CiIdentitiesProps(**VALID_PROPS))
     with pytest.raises(ValueError, match="grant_image_push: created without"):
         identities.grant_image_push(REPOSITORY_ARNS)
-    identities.grant_chart_publish(BUCKET_ARN, KEY_ARN)
+    identities.grant_chart_publish(BUCKET_ARN, KMS_KEY_ARN)
     with pytest.raises(ValueError, match="publisher: the role already has its policy"):
-        identities.grant_chart_publish(BUCKET_ARN, KEY_ARN)
+        identities.grant_chart_publish(BUCKET_ARN, KMS_KEY_ARN)
     with pytest.raises(ValueError, match=r"bucket_arn: 'arn:aws:s3:::\*' is not an S3 bucket ARN"):
         CiIdentities(
             stack, "other", CiIdentitiesProps(**{**VALID_PROPS, "name_prefix": "x"})
-        ).grant_chart_publish("arn:aws:s3:::*", KEY_ARN)
+        ).grant_chart_publish("arn:aws:s3:::*", KMS_KEY_ARN)
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_repo_support import ChartFactory, object_keys
 
 from berth.chart_repo.errors import ChartRepoError
 from berth.chart_repo.publish import discover_charts
 from berth.cli import main
 from berth_core.config import PROJECT_ROOT
+from tests.support.chart_repo import ChartFactory, object_keys
 
 Capture = pytest.CaptureFixture[str]
 

@@ -10,23 +10,22 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import bcrypt
 import pytest
-import yaml
-from cdktf import TerraformStack, Testing
 
 from berth import helm_sdk
 from berth_constructs.container_image import ContainerImage
 from berth_constructs.helm_chart import ChartSource
 from berth_constructs.lookups import existing_role_arn, pushed_image
 from berth_constructs.s3_proxy_release import S3ProxyRelease, S3ProxyReleaseProps
-from tests.support.tfjson import resources
+from tests.support.constants import CHARTS_DIR, DIGEST, role_arn
+from tests.support.releases import helm_release, values_of
+from tests.support.stacks import new_stack, stack_json
 
-CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "s3proxy"
-ROLE_ARN = "arn:aws:iam::111111111111:role/test-charts-s3proxy"
+CHART_DIR = CHARTS_DIR / "s3proxy"
+ROLE_ARN = role_arn("test-charts-s3proxy")
 IMAGE = ContainerImage(repository="berth/s3proxy", digest="sha256:" + "cd" * 32)
 # Known plaintexts: hashed at test time; neither may appear anywhere in the synthesized JSON.
 PASSWORDS = {"alice": "correct horse battery staple", "ci": "s3proxypass"}
@@ -44,13 +43,7 @@ def hashes() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def synth(hashes: dict[str, str]) -> tuple[dict[str, Any], dict[str, str | None]]:
     """The stack's JSON and each release's `example_url`."""
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-    from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
-
-    app = Testing.app()
-    stack = TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region="eu-west-1")
-    HelmProvider(stack, "helm", kubernetes=HelmProviderKubernetes(config_path="/dev/null"))
+    stack = new_stack(helm=True)
     files = S3ProxyRelease(
         stack,
         "files",
@@ -91,22 +84,12 @@ def synth(hashes: dict[str, str]) -> tuple[dict[str, Any], dict[str, str | None]
         ),
     )
     urls = {"files": files.example_url, "charts": charts.example_url}
-    return dict(json.loads(Testing.synth(stack))), urls
+    return stack_json(stack), urls
 
 
 @pytest.fixture(scope="module")
 def stack(synth: tuple[dict[str, Any], dict[str, str | None]]) -> dict[str, Any]:
     return synth[0]
-
-
-def _release(stack: dict[str, Any], name: str) -> dict[str, Any]:
-    (release,) = [r for r in resources(stack, "helm_release") if r["name"] == name]
-    return release
-
-
-def _values(stack: dict[str, Any], name: str) -> dict[str, Any]:
-    (document,) = _release(stack, name)["values"]
-    return dict(yaml.safe_load(document))
 
 
 def test_no_plaintext_password_anywhere_in_the_synthesized_json(stack: dict[str, Any]) -> None:
@@ -119,7 +102,7 @@ def test_no_plaintext_password_anywhere_in_the_synthesized_json(stack: dict[str,
 def test_bcrypt_hashes_go_into_the_chart_htpasswd(
     stack: dict[str, Any], hashes: dict[str, str]
 ) -> None:
-    auth = _values(stack, "s3proxy")["auth"]
+    auth = values_of(stack, "s3proxy")["auth"]
     assert auth["enabled"] is True and auth["existingSecret"] == ""
     lines = auth["htpasswd"].splitlines()
     assert lines == [f"{user}:{hashes[user]}" for user in sorted(hashes)]
@@ -129,31 +112,31 @@ def test_bcrypt_hashes_go_into_the_chart_htpasswd(
 
 
 def test_existing_htpasswd_secret_keeps_hashes_out_of_the_values(stack: dict[str, Any]) -> None:
-    auth = _values(stack, "charts")["auth"]
+    auth = values_of(stack, "charts")["auth"]
     assert auth == {"enabled": True, "htpasswd": "", "existingSecret": "charts-htpasswd"}
 
 
 def test_tls_uses_the_referenced_secret_and_self_signed_only_when_allowed(
     stack: dict[str, Any],
 ) -> None:
-    assert _values(stack, "s3proxy")["ingress"]["tls"] == {
+    assert values_of(stack, "s3proxy")["ingress"]["tls"] == {
         "secretName": "files-example-com-tls",
         "selfSigned": False,
     }
-    assert _values(stack, "charts")["ingress"]["tls"] == {"secretName": "", "selfSigned": True}
+    assert values_of(stack, "charts")["ingress"]["tls"] == {"secretName": "", "selfSigned": True}
 
 
 def test_chart_service_account_carries_the_looked_up_role(stack: dict[str, Any]) -> None:
-    assert _values(stack, "s3proxy")["serviceAccount"] == {
+    assert values_of(stack, "s3proxy")["serviceAccount"] == {
         "create": True,
         "name": "s3proxy",
         "roleArn": "${data.aws_iam_role.files-role.arn}",
     }
-    assert _values(stack, "charts")["serviceAccount"]["roleArn"] == ROLE_ARN
+    assert values_of(stack, "charts")["serviceAccount"]["roleArn"] == ROLE_ARN
 
 
 def test_image_is_the_pushed_one_pinned_by_digest(stack: dict[str, Any]) -> None:
-    image = _values(stack, "s3proxy")["image"]
+    image = values_of(stack, "s3proxy")["image"]
     assert image["repository"] == (
         "${data.aws_ecr_repository.s3proxy-image-repository.repository_url}"
     )
@@ -165,7 +148,7 @@ def test_image_is_the_pushed_one_pinned_by_digest(stack: dict[str, Any]) -> None
 
 def test_release_lands_in_an_existing_namespace(stack: dict[str, Any]) -> None:
     for name in ("s3proxy", "charts"):
-        assert _release(stack, name)["create_namespace"] is False
+        assert helm_release(stack, name)["create_namespace"] is False
 
 
 def _filled_in(values: dict[str, Any]) -> dict[str, Any]:
@@ -182,14 +165,14 @@ def _filled_in(values: dict[str, Any]) -> dict[str, Any]:
         "111111111111.dkr.ecr.eu-west-1.amazonaws.com/berth/s3proxy",
         text,
     )
-    text = re.sub(r"\$\{data\.aws_ecr_image\.[^}]+\.image_digest\}", "sha256:" + "ab" * 32, text)
+    text = re.sub(r"\$\{data\.aws_ecr_image\.[^}]+\.image_digest\}", DIGEST, text)
     assert "${" not in text, text
     return dict(json.loads(text))
 
 
 @pytest.mark.parametrize("release", ["s3proxy", "charts"])
 def test_values_pass_the_chart_schema_and_render(stack: dict[str, Any], release: str) -> None:
-    values = _filled_in(_values(stack, release))
+    values = _filled_in(values_of(stack, release))
     manifests = helm_sdk.render(
         CHART_DIR, copy.deepcopy(values), release_name=release, namespace="proxy"
     )

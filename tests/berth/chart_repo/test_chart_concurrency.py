@@ -26,18 +26,18 @@ from typing import Any
 
 import boto3
 import pytest
-from chart_repo_support import (
+
+from berth.chart_repo.index import parse_index
+from berth.chart_repo.publish import PackagedChart, package_chart, publish_packaged
+from berth.chart_repo.store import ChartStore
+from berth.local import EMULATOR_CREDENTIALS, MotoServer, free_loopback_port
+from tests.support.chart_repo import (
     PromoteTask,
     RaceTask,
     promote_in_race,
     publish_in_race,
     write_chart,
 )
-
-from berth.chart_repo.index import parse_index
-from berth.chart_repo.publish import PackagedChart, package_chart, publish_packaged
-from berth.chart_repo.store import ChartStore
-from berth.local import EMULATOR_CREDENTIALS, MotoServer, free_loopback_port
 
 PUBLISHERS = 16
 # One request at a time: S3's atomic conditional write, without moto's check-then-write race.
@@ -95,7 +95,9 @@ def _race(endpoint: str, charts: list[PackagedChart], *, conditional: bool) -> t
     # Not fork: this process may hold the Helm SDK's Go runtime, which does not survive a fork.
     # A fork server with the modules preloaded starts 16 clean workers in well under a second.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["boto3", "berth.chart_repo.publish", "chart_repo_support"])
+    context.set_forkserver_preload(
+        ["boto3", "berth.chart_repo.publish", "tests.support.chart_repo"]
+    )
     barrier, results = context.Barrier(len(charts)), context.Queue()
     workers = [
         context.Process(
@@ -171,7 +173,9 @@ def _promote_race(
     and each promoter's (label, uploaded, retries)."""
     target = _new_bucket(_client(endpoint), "promoted")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["boto3", "berth.chart_repo.promote", "chart_repo_support"])
+    context.set_forkserver_preload(
+        ["boto3", "berth.chart_repo.promote", "tests.support.chart_repo"]
+    )
     barrier, results = context.Barrier(len(versions)), context.Queue()
     workers = [
         context.Process(

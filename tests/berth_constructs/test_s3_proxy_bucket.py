@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdktf import TerraformStack, Testing
 
 from berth_constructs.irsa_service_account import IrsaServiceAccountProps
 from berth_constructs.s3_proxy_bucket import S3ProxyBucket, S3ProxyBucketProps, example_path
+from tests.support.constants import ACCOUNT, EKS_ISSUER, EKS_PROVIDER_ARN, KMS_KEY_ARN
+from tests.support.stacks import new_stack, stack_json
 from tests.support.tfjson import policy_statements, principals, resources, statement
 
-ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
-PROVIDER_ARN = f"arn:aws:iam::111111111111:oidc-provider/{ISSUER}"
-GIVEN_KEY = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
 CONTENT = {
     "1.jpg": b"\xff\xd8\xff\xe0 not really a jpeg",
     "docs/read me.txt": b"hello\n",
@@ -36,7 +34,7 @@ def _reader(role_name: str, namespace: str, name: str) -> IrsaServiceAccountProp
         namespace=namespace,
         name=name,
         role_name=role_name,
-        oidc_provider_arn=PROVIDER_ARN,
+        oidc_provider_arn=EKS_PROVIDER_ARN,
         create_service_account=False,
     )
 
@@ -52,17 +50,13 @@ def content_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(content_dir: Path) -> dict[str, Any]:
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
-    app = Testing.app()
-    stack = TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region="eu-west-1")
+    stack = new_stack()
     S3ProxyBucket(
         stack,
         "files",
         S3ProxyBucketProps(
             bucket_name="test-files",
-            account_id="111111111111",
+            account_id=ACCOUNT,
             reader=_reader("test-files-s3proxy", "files", "s3proxy"),
             prefix="site/",
             content_dir=content_dir,
@@ -73,13 +67,13 @@ def stack(content_dir: Path) -> dict[str, Any]:
         "charts",
         S3ProxyBucketProps(
             bucket_name="test-charts",
-            account_id="111111111111",
+            account_id=ACCOUNT,
             reader=_reader("test-charts-s3proxy", "s3proxy", "charts-proxy"),
             index_document="index.yaml",
-            kms_key_arn=GIVEN_KEY,
+            kms_key_arn=KMS_KEY_ARN,
         ),
     )
-    return dict(json.loads(Testing.synth(stack)))
+    return stack_json(stack)
 
 
 def _key(stack: dict[str, Any], resource_type: str, **attributes: str) -> str:
@@ -157,7 +151,7 @@ def test_objects_are_kms_encrypted_with_a_rotated_key_or_the_given_one(
     )
     assert default_encryption("test-charts") == {
         "sse_algorithm": "aws:kms",
-        "kms_master_key_id": GIVEN_KEY,
+        "kms_master_key_id": KMS_KEY_ARN,
     }
     keys = [k for k in resources(stack, "aws_kms_key") if "S3 proxy" in k["description"]]
     (key,) = keys  # only `files` created one
@@ -194,10 +188,10 @@ def test_role_trusts_exactly_the_release_service_account(
 ) -> None:
     role = stack["resource"]["aws_iam_role"][_key(stack, "aws_iam_role", name=role_name)]
     (trust,) = policy_statements(stack, role["assume_role_policy"])
-    assert principals(trust, "Federated") == [PROVIDER_ARN]
+    assert principals(trust, "Federated") == [EKS_PROVIDER_ARN]
     assert sorted(trust["condition"], key=lambda c: c["variable"]) == [
-        {"test": "StringEquals", "variable": f"{ISSUER}:aud", "values": ["sts.amazonaws.com"]},
-        {"test": "StringEquals", "variable": f"{ISSUER}:sub", "values": [subject]},
+        {"test": "StringEquals", "variable": f"{EKS_ISSUER}:aud", "values": ["sts.amazonaws.com"]},
+        {"test": "StringEquals", "variable": f"{EKS_ISSUER}:sub", "values": [subject]},
     ]
 
 
@@ -220,7 +214,7 @@ def test_role_lists_only_the_prefix(stack: dict[str, Any]) -> None:
 def test_role_decrypts_only_through_s3_with_its_bucket_key(stack: dict[str, Any]) -> None:
     decrypt = statement(_role_policy(stack, "test-charts-s3proxy"), "DecryptObjects")
     assert decrypt["actions"] == ["kms:Decrypt"]
-    assert decrypt["resources"] == [GIVEN_KEY]
+    assert decrypt["resources"] == [KMS_KEY_ARN]
     assert decrypt["condition"] == [
         {
             "test": "StringEquals",
@@ -285,7 +279,7 @@ def test_example_path_is_the_index_document_or_the_first_file(content_dir: Path)
 def _valid_props(**changes: Any) -> S3ProxyBucketProps:
     props: dict[str, Any] = {
         "bucket_name": "test-files",
-        "account_id": "111111111111",
+        "account_id": ACCOUNT,
         "reader": _reader("test-s3proxy", "s3proxy", "s3proxy"),
     }
     return S3ProxyBucketProps(**{**props, **changes})
@@ -307,7 +301,7 @@ def _valid_props(**changes: Any) -> S3ProxyBucketProps:
                     namespace="s3proxy",
                     name="s3proxy",
                     role_name="r",
-                    oidc_provider_arn=PROVIDER_ARN,
+                    oidc_provider_arn=EKS_PROVIDER_ARN,
                 )
             },
             "reader: create_service_account must be False",

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_repo_support import ChartFactory, object_keys
 
 from berth.chart_repo.delete import delete_chart
 from berth.chart_repo.errors import ChartRepoError
@@ -18,6 +17,7 @@ from berth.chart_repo.reindex import reindex_repo
 from berth.chart_repo.store import store_for
 from berth.chart_repo.verify import verify_repo
 from berth_core.config import Environment, load_environment_file
+from tests.support.chart_repo import ChartFactory, object_keys
 
 
 @pytest.fixture

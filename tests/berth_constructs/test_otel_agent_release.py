@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import cdktf
 import kubernetes_validate
 import pytest
 import yaml
@@ -26,13 +25,13 @@ from berth_constructs.otel_agent_release import (
     otel_agent_values,
 )
 from berth_core.naming import secret_app_config_names
+from tests.support.constants import ACCOUNT, CHARTS_DIR, DIGEST, REGION, role_arn
+from tests.support.releases import release_values
+from tests.support.stacks import new_stack, stack_json
 from tests.support.tfjson import one_resource
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "otel-agent"
-ACCOUNT = "111111111111"
-REGION = "eu-west-1"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/berth-uat-otel-agent"
-DIGEST = "sha256:" + "a" * 64
+CHART = CHARTS_DIR / "otel-agent"
+ROLE_ARN = role_arn("berth-uat-otel-agent")
 NAMES = secret_app_config_names("berth-uat", "uat", "coralogix-private-key")
 # Terraform references in the values, replaced by ids of the right shape before rendering.
 _REFERENCE = re.compile(r"\$\{[^}]+\}")
@@ -48,15 +47,8 @@ VALID: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
     from cdktf_cdktf_provider_aws.data_aws_iam_role import DataAwsIamRole
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-    from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
 
-    app = cdktf.Testing.app()
-    stack = cdktf.TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region=REGION)
-    HelmProvider(
-        stack, "helm", kubernetes=HelmProviderKubernetes(host="https://kubernetes.invalid")
-    )
+    stack = new_stack(helm=True)
     role = DataAwsIamRole(stack, "otel-agent-role", name="berth-uat-otel-agent")
     OtelAgentRelease(
         stack,
@@ -71,7 +63,7 @@ def stack() -> dict[str, Any]:
             ),
         ),
     )
-    return dict(json.loads(cdktf.Testing.synth(stack)))
+    return stack_json(stack)
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +73,7 @@ def release(stack: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def values(release: dict[str, Any]) -> dict[str, Any]:
-    (document,) = release["values"]
-    return dict(yaml.safe_load(document))
+    return release_values(release)
 
 
 def test_chart_creates_the_service_account_annotated_with_the_role(
@@ -131,7 +122,7 @@ def test_default_chart_is_this_repositorys_otel_agent_chart() -> None:
 
 
 def test_repository_chart_is_passed_pinned() -> None:
-    other = cdktf.TerraformStack(cdktf.Testing.app(), "repository-chart")
+    other = new_stack("repository-chart", region=None)
     OtelAgentRelease(
         other,
         "otel-agent",
@@ -142,7 +133,7 @@ def test_repository_chart_is_passed_pinned() -> None:
             **VALID,
         ),
     )
-    release = one_resource(json.loads(cdktf.Testing.synth(other)), "helm_release")
+    release = one_resource(stack_json(other), "helm_release")
     assert (release["chart"], release["repository"], release["version"]) == (
         "otel-agent",
         "oci://charts.example.com/berth",

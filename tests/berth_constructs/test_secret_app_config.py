@@ -15,22 +15,15 @@ import pytest
 from berth_constructs.irsa_service_account import IrsaServiceAccount, IrsaServiceAccountProps
 from berth_constructs.secret_app_config import SecretAppConfig, SecretAppConfigProps
 from berth_core.naming import secret_app_config_names
+from tests.support.constants import ACCOUNT, EKS_PROVIDER_ARN, REGION
+from tests.support.stacks import new_stack
 from tests.support.tfjson import one_resource, policy_statements, principals, resources, statement
-
-ACCOUNT = "111111111111"
-REGION = "eu-west-1"
-PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
 
 
 @pytest.fixture(scope="module")
-def synthesized() -> dict[str, Any]:
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-    from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
-
-    app = cdktf.Testing.app()
-    stack = cdktf.TerraformStack(app, "test")
-    AwsProvider(stack, "aws", region=REGION)
-    KubernetesProvider(stack, "kubernetes", host="https://kubernetes.invalid")
+def synthesized_text() -> str:
+    """The stack's JSON as text, as `Testing.synth` writes it."""
+    stack = new_stack(kubernetes=True)
     common = {
         "name_prefix": "berth-uat",
         "environment_name": "uat",
@@ -60,17 +53,16 @@ def synthesized() -> dict[str, Any]:
             namespace="observability",
             name="otel-agent",
             role_name="berth-uat-otel-agent",
-            oidc_provider_arn=PROVIDER_ARN,
+            oidc_provider_arn=EKS_PROVIDER_ARN,
         ),
     )
     coralogix.grant_read(workload)
-    text = cdktf.Testing.synth(stack)
-    return {"json": json.loads(text), "text": text}
+    return cdktf.Testing.synth(stack)
 
 
 @pytest.fixture(scope="module")
-def stack(synthesized: dict[str, Any]) -> dict[str, Any]:
-    return dict(synthesized["json"])
+def stack(synthesized_text: str) -> dict[str, Any]:
+    return dict(json.loads(synthesized_text))
 
 
 def _named(stack: dict[str, Any], resource_type: str, name: str) -> dict[str, Any]:
@@ -93,9 +85,9 @@ def test_secret_is_encrypted_with_a_rotated_customer_managed_key(stack: dict[str
     assert len(keys) == 2 and all(key["enable_key_rotation"] is True for key in keys)
 
 
-def test_no_plain_secret_string_anywhere(synthesized: dict[str, Any]) -> None:
-    assert '"secret_string"' not in synthesized["text"]
-    assert '"secret_binary"' not in synthesized["text"]
+def test_no_plain_secret_string_anywhere(synthesized_text: str) -> None:
+    assert '"secret_string"' not in synthesized_text
+    assert '"secret_binary"' not in synthesized_text
 
 
 def test_value_is_written_only_from_an_ephemeral_sensitive_variable(stack: dict[str, Any]) -> None:
@@ -176,9 +168,9 @@ def test_workload_may_only_start_sessions_and_get_latest_on_this_profile(
     assert principals(grant) == []
 
 
-def test_deprecated_get_configuration_is_granted_nowhere(synthesized: dict[str, Any]) -> None:
-    assert 'appconfig:GetConfiguration"' not in synthesized["text"]
-    assert "appconfig:*" not in synthesized["text"]
+def test_deprecated_get_configuration_is_granted_nowhere(synthesized_text: str) -> None:
+    assert 'appconfig:GetConfiguration"' not in synthesized_text
+    assert "appconfig:*" not in synthesized_text
 
 
 def test_no_policy_uses_resource_star(stack: dict[str, Any]) -> None:

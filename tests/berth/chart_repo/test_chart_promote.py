@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_repo_support import ChartFactory
 
 from berth.aws import role_choice
 from berth.chart_repo.errors import ChartRepoError
@@ -26,6 +25,7 @@ from berth.chart_repo.publish import publish_charts
 from berth.cli import main
 from berth.commands.charts import _source_credentials
 from berth_core.config import PROJECT_ROOT, Environment, load_environment, load_environment_file
+from tests.support.chart_repo import ChartFactory
 
 Capture = pytest.CaptureFixture[str]
 
