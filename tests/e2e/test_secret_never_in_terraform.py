@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-secret")]
 PREFIX = "berth-e2e"
 NAME = "canary-key"
 NAMES = secret_app_config_names(PREFIX, "e2e", NAME)
-# Services the stack touches, each pointed at moto (as stacks/environment_stack.py does).
+# Services the stack touches, each pointed at moto (as stacks/base.py does for the emulator).
 EMULATED_SERVICES = ("appconfig", "iam", "kms", "secretsmanager", "sts")
 
 
