@@ -19,7 +19,7 @@ customer-managed key (user guide, "Deploying a configuration") and checks that t
 deployed version (its VersionId) exist in moto's Secrets Manager; of a `hosted` profile, that the
 version number exists. Other locations (S3, SSM) are not checked.
 
-Guessed where the documents are silent: the error messages; BadRequestException for a missing
+Guessed where AWS's documentation is silent: the error messages; BadRequestException for a missing
 or unreadable secret version and for an unknown or AWS-managed key; ResourceNotFoundException
 for a missing hosted version; ConflictException for a LatestDeploymentNumber that is not the
 latest; ReplicateTo defaults to NONE; environment names are not required to be unique.

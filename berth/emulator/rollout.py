@@ -13,7 +13,7 @@ guide ("Working with deployment strategies"):
   COMPLETE deployment is REVERTED, within 72 hours of its completion (API reference,
   StopDeployment).
 
-Where the documents say nothing, these are guesses: each step lasts duration/steps (the first at
+Where AWS's documentation says nothing, these are guesses: each step lasts duration/steps (the first at
 the start); BAKING counts as in progress (StopDeployment rolls it back, StartDeployment
 conflicts); the event descriptions are ours.
 """
