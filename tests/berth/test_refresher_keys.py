@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from berth.cli import main
 from berth.refresher_keys import KeyRotation, NewKey, RotationError, key_in_secret
 from berth_core.config import PROJECT_ROOT
 from berth_core.naming import CredentialsRelease, ecr_refresher_release
-from tests.support.fake_kube_api import FakeKubeApi, serve
+from tests.support.fake_kube_api import FakeKubeApi, serve, write_kubeconfig
 
 NAMESPACE = "ecr-credential-refresher"
 RELEASE = ecr_refresher_release("berth-test", NAMESPACE)
@@ -209,22 +208,6 @@ def test_the_command_refuses_environments_without_keys_to_rotate(
 # ---- the real refresher, end to end ----
 
 
-def _kubeconfig(url: str, path: Path) -> Path:
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "fake", "cluster": {"server": url}}],
-                "users": [{"name": "refresher", "user": {"token": "not-checked"}}],
-                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "refresher"}}],
-                "current-context": "fake",
-            }
-        )
-    )
-    return path
-
-
 class Kubelet(threading.Thread):
     """Keeps a file equal to a Secret's key, swapped in whole, as the kubelet does."""
 
@@ -265,7 +248,7 @@ def test_the_real_refresher_picks_up_each_rotation_and_the_old_key_is_deleted_af
             "AWS_ENDPOINT_URL": moto_endpoint,
             "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
             "AWS_CONFIG_FILE": os.devnull,
-            "KUBECONFIG": str(_kubeconfig(kube_url, tmp_path / "kubeconfig")),
+            "KUBECONFIG": str(write_kubeconfig(kube_url, tmp_path / "kubeconfig")),
             "ECR_REFRESHER_NAMESPACES": f"team-a,{NAMESPACE}",
             "ECR_REFRESHER_STATUS_CONFIGMAP": RELEASE.status_config_map,
             "ECR_REFRESHER_STATUS_NAMESPACE": NAMESPACE,

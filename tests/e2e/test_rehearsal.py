@@ -39,7 +39,7 @@ from berth.preflight import Check, Preflight, kube_client_from_kubeconfig
 from berth.synth import stack_dir
 from berth.terraform import TerraformError
 from berth_core.config import PROJECT_ROOT, Environment, load_environment
-from tests.support.fake_kube_api import FakeKubeApi, serve
+from tests.support.fake_kube_api import FakeKubeApi, serve, write_kubeconfig
 
 pytestmark = pytest.mark.e2e
 
@@ -381,22 +381,6 @@ def test_each_missing_prerequisite_stops_the_plan_naming_it(rehearsed: Rehearsed
 # ---- the workloads step's preconditions ----
 
 
-def _kubeconfig(url: str, path: Path) -> Path:
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "fake", "cluster": {"server": url}}],
-                "users": [{"name": "deploy", "user": {"token": "not-checked"}}],
-                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "deploy"}}],
-                "current-context": "fake",
-            }
-        )
-    )
-    return path
-
-
 def _workloads_preflight(rehearsed: Rehearsed, kubeconfig: Path) -> dict[str, Check]:
     environment = rehearsed.environment
     checks = Preflight(
@@ -462,7 +446,7 @@ def test_the_workloads_step_waits_for_each_of_its_preconditions(
     monkeypatch.setenv("AWS_ENDPOINT_URL", rehearsed.endpoint)
     api = FakeKubeApi()
     with serve(api) as url:
-        kubeconfig = _kubeconfig(url, tmp_path / "kubeconfig")
+        kubeconfig = write_kubeconfig(url, tmp_path / "kubeconfig")
 
         # Right after the account stack: nothing the releases need is there yet.
         failed = _failed(_workloads_preflight(rehearsed, kubeconfig))
@@ -603,7 +587,7 @@ def test_the_workloads_step_of_a_cluster_outside_eks_and_the_key_rotation(
     iam = _client(rehearsed, "iam")
     api = FakeKubeApi()
     with serve(api) as url:
-        kubeconfig = _kubeconfig(url, tmp_path / "kubeconfig")
+        kubeconfig = write_kubeconfig(url, tmp_path / "kubeconfig")
 
         failed = _failed(_workloads_preflight(rehearsed, kubeconfig))
         assert set(failed) == {

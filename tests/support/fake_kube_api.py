@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -467,3 +468,20 @@ def serve(api: FakeKubeApi) -> Iterator[str]:
         api.close()
         server.shutdown()
         thread.join(timeout=10)
+
+
+def write_kubeconfig(url: str, path: Path, user: str = "test") -> Path:
+    """A kubeconfig whose one context reaches the fake API at `url` (any token is accepted)."""
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "fake", "cluster": {"server": url}}],
+                "users": [{"name": user, "user": {"token": "not-checked"}}],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": user}}],
+                "current-context": "fake",
+            }
+        )
+    )
+    return path
