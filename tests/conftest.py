@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -18,6 +19,22 @@ from berth.local import EMULATOR_CREDENTIALS, MotoServer
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 # Before any test module imports a provider binding: load only the modules the tests use.
 lazy_bindings.install()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """The apps' entry points, called in-process by their tests, configure the root logger
+    (a StreamHandler on the stderr pytest swaps in and closes later). Each test gets the root
+    logger back as it found it, so no later test's log record goes to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -149,14 +150,23 @@ def test_several_workers_share_metrics(
     )
     for _ in range(6):
         assert proxy.request("/big.bin").status == 200
-    text = proxy.management("/metrics").body.decode()
-    line = next(
-        line
-        for line in text.splitlines()
-        if line.startswith('s3proxy_requests_total{method="GET",status="200"}')
-    )
-    # Every request is counted whichever worker served it (multiprocess collector).
-    assert float(line.split()[-1]) >= 6
+
+    def counted() -> float:
+        text = proxy.management("/metrics").body.decode()
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith('s3proxy_requests_total{method="GET",status="200"}')
+        )
+        return float(line.split()[-1])
+
+    # Every request is counted whichever worker served it (multiprocess collector). A request
+    # is counted once its last byte is sent, which can be a moment after the client has read
+    # it: the count may lag, never stay short.
+    deadline = time.monotonic() + 10
+    while counted() < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert counted() == 6
 
 
 def test_readiness_lists_under_the_prefix_so_a_prefix_scoped_role_can_pass() -> None:
