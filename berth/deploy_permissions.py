@@ -21,6 +21,7 @@ from typing import Any
 from berth_core.config import Environment
 from berth_core.errors import BerthError
 from berth_core.naming import oidc_provider_arn
+from berth_core.tfjson import TerraformJson
 
 Json = dict[str, Any]
 
@@ -292,14 +293,25 @@ class _Statements:
             self.by_resources[tuple(sorted(set(resources)))].update(actions)
 
 
+def _readers(stacks: Iterable[Mapping[str, Any]]) -> list[TerraformJson]:
+    return [TerraformJson(stack) for stack in stacks]
+
+
 def stack_types(stacks: Iterable[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
     """(resource types, data source types) used by the stacks."""
-    resources: set[str] = set()
-    data: set[str] = set()
-    for stack in stacks:
-        resources |= set(stack.get("resource", {}))
-        data |= set(stack.get("data", {}))
+    readers = _readers(stacks)
+    resources = {block.type for tf in readers for block in tf.resources()}
+    data = {block.type for tf in readers for block in tf.data_sources()}
     return resources, data
+
+
+def _configs(stacks: Iterable[Mapping[str, Any]], section: str, kind: str) -> list[Json]:
+    """Every block of type `kind` (a resource, or a data source with section "data")."""
+    return [
+        block.config
+        for tf in _readers(stacks)
+        for block in (tf.data_sources(kind) if section == "data" else tf.resources(kind))
+    ]
 
 
 def check_known(resources: Iterable[str], data: Iterable[str]) -> None:
@@ -320,8 +332,7 @@ def _literals(
     return sorted(
         {
             str(config[attribute])
-            for stack in stacks
-            for config in stack.get(section, {}).get(kind, {}).values()
+            for config in _configs(stacks, section, kind)
             if isinstance(config.get(attribute), str) and "${" not in config[attribute]
         }
     )
@@ -506,19 +517,11 @@ def _pass_role_statements(
     environment: Environment, stacks: Sequence[Mapping[str, Any]], iam_arn: str
 ) -> list[Json]:
     """AppConfig profiles name a retrieval role: creating one passes that role to AppConfig."""
-    profiles = [
-        config
-        for stack in stacks
-        for config in stack.get("resource", {})
-        .get("aws_appconfig_configuration_profile", {})
-        .values()
-    ]
-    if not profiles:
+    if not _configs(stacks, "resource", "aws_appconfig_configuration_profile"):
         return []
     names = sorted(
         str(config["name"])
-        for stack in stacks
-        for config in stack.get("resource", {}).get("aws_iam_role", {}).values()
+        for config in _configs(stacks, "resource", "aws_iam_role")
         if str(config.get("name", "")).endswith("-appconfig")
     )
     return [
