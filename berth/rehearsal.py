@@ -38,6 +38,7 @@ from berth.local import EMULATOR_CREDENTIALS
 from berth.terraform import TerraformError, run_terraform, terraform_environment
 from berth_core.config import Environment
 from berth_core.naming import account_root_arn, issuer_host_path
+from berth_core.tfjson import TerraformJson
 
 if TYPE_CHECKING:
     import boto3
@@ -273,18 +274,18 @@ def stack_overrides(stack: Mapping[str, Any], endpoint: str) -> dict[str, Any]:
             ]
         }
     }
-    states = stack.get("data", {}).get("terraform_remote_state", {})
+    states = TerraformJson(stack).data_sources("terraform_remote_state")
     if states:
         override["data"] = {
             "terraform_remote_state": {
-                logical_id: {
+                state.logical_id: {
                     "config": {
-                        **config["config"],
+                        **state.config["config"],
                         "endpoints": {"s3": endpoint, "sts": endpoint},
                         "use_path_style": True,
                     }
                 }
-                for logical_id, config in states.items()
+                for state in states
             }
         }
     return override
